@@ -24,7 +24,8 @@ let package = Package(
             "TSLMConvert", "TSLMFormat",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ]),
-        .testTarget(name: "TSLMFormatTests", dependencies: ["TSLMFormat"]),
+        .testTarget(name: "TSLMFormatTests", dependencies: ["TSLMFormat"],
+                    resources: [.copy("Fixtures")]),
         .testTarget(name: "TSLMConvertTests", dependencies: ["TSLMConvert", "TSLMFormat"],
                     resources: [.copy("Fixtures")]),
     ]

@@ -1,0 +1,103 @@
+import ArgumentParser
+import TSLMConvert
+import TSLMFormat
+
+struct Convert: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Convert a checkpoint to a .tslm file.",
+        discussion: """
+        Inputs: a Hugging Face folder (config.json + *.safetensors or pytorch_model*.bin + tokenizer
+        files), a single .safetensors file, a PyTorch .pt/.bin zip checkpoint (read by a restricted
+        unpickler that never runs code), a GGUF v2/v3 file, or a .tslm file.
+
+        Storage types (--type): source (keep each tensor's type; the default), f32, f16, bf16,
+        q8_0, q4_0, q4_1. Norms, biases and other 1-D tensors stay f32; under 4-bit types the
+        embedding and output matrices keep q8_0. See formats/tslm.md, "Quantization policy".
+
+        Examples:
+          tslm convert SmolLM2-135M-Instruct.Q4_1.gguf -o smollm2-q8.tslm --type q8_0
+          tslm convert ./Llama-3.2-1B/ -o llama-1b-f16.tslm --type f16
+          tslm convert model_checkpoint.pt -o raw.tslm
+        """
+    )
+
+    @Argument(help: "Input checkpoint (file or Hugging Face folder).")
+    var input: String
+
+    @Option(name: .shortAndLong, help: "Output .tslm path.")
+    var output: String
+
+    @Option(name: .long, help: "Storage type: \(TargetType.names.joined(separator: ", ")).")
+    var type: String = "source"
+
+    @Flag(name: .long, help: "Store tensors zstd-compressed where that saves at least 5% (slower to load, not mappable).")
+    var compress = false
+
+    @Option(name: .long, help: "general.name to store (default: from the source).")
+    var name: String?
+
+    @Flag(name: .shortAndLong, help: "No progress bar or summary.")
+    var quiet = false
+
+    func run() throws {
+        guard let target = TargetType(name: type) else {
+            throw ValidationError("unknown --type '\(type)'; expected one of \(TargetType.names.joined(separator: ", "))")
+        }
+        try runReportingErrors {
+            let model = try Converter.importModel(path: input)
+            try convertAndReport(model, output: output, target: target, compress: compress, name: name, quiet: quiet)
+        }
+    }
+}
+
+struct Quantize: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Re-store a .tslm file's tensors under another type.",
+        discussion: """
+        Same per-tensor policy as `tslm convert --type`. The input is never modified; the output is
+        written to a temporary file and renamed when complete.
+
+        Example:
+          tslm quantize smollm2-f16.tslm smollm2-q4.tslm --type q4_0
+        """
+    )
+
+    @Argument(help: "Input .tslm file.")
+    var input: String
+
+    @Argument(help: "Output .tslm file.")
+    var output: String
+
+    @Option(name: .long, help: "Storage type: \(TargetType.names.joined(separator: ", ")).")
+    var type: String
+
+    @Flag(name: .long, help: "Store tensors zstd-compressed where that saves at least 5%.")
+    var compress = false
+
+    @Flag(name: .shortAndLong, help: "No progress bar or summary.")
+    var quiet = false
+
+    func run() throws {
+        guard let target = TargetType(name: type) else {
+            throw ValidationError("unknown --type '\(type)'; expected one of \(TargetType.names.joined(separator: ", "))")
+        }
+        try runReportingErrors {
+            guard try Converter.detectFormat(path: input) == .tslm else {
+                throw TSLMError.badMagic(file: input, expected: "a .tslm file (use `tslm convert` for other formats)", found: [])
+            }
+            let model = try TSLMImporter.load(path: input)
+            try convertAndReport(model, output: output, target: target, compress: compress, name: nil, quiet: quiet)
+        }
+    }
+}
+
+func convertAndReport(_ model: ImportedModel, output: String, target: TargetType, compress: Bool, name: String?, quiet: Bool) throws {
+    var options = ConvertOptions(target: target, compress: compress)
+    options.name = name
+    if !quiet { options.progress = Terminal.progress }
+    let summary = try Converter.write(model, to: output, options: options)
+    if !quiet {
+        let types = summary.typeCounts.sorted { $0.key.rawValue < $1.key.rawValue }.map { "\($0.value) \($0.key)" }.joined(separator: ", ")
+        Terminal.error("wrote \(output): \(summary.tensorCount) tensors (\(types)), \(formatCount(summary.parameterCount)) parameters, \(formatBytes(summary.bytesWritten))")
+    }
+}

@@ -1,0 +1,150 @@
+import TSLMFormat
+
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// The version written into `general.converter`.
+public let tslmVersion = "0.1.0"
+
+/// Options of `tslm convert` / `tslm quantize`.
+public struct ConvertOptions {
+    public var target: TargetType = .source
+    /// Store tensors zstd-compressed where that saves at least 5%.
+    public var compress = false
+    /// Called before each tensor: (index, count, name).
+    public var progress: ((Int, Int, String) -> Void)?
+    /// `general.name` to write (default: the source's name, else the input's file name).
+    public var name: String?
+
+    public init(target: TargetType = .source, compress: Bool = false) {
+        self.target = target
+        self.compress = compress
+    }
+}
+
+/// What a conversion wrote.
+public struct ConvertSummary: Sendable {
+    public var tensorCount: Int
+    public var parameterCount: Int
+    public var bytesWritten: UInt64
+    /// Tensors per storage type.
+    public var typeCounts: [DType: Int]
+}
+
+/// The input formats `tslm convert` recognizes.
+public enum InputFormat: String, Sendable {
+    case huggingFaceFolder = "huggingface"
+    case safetensors, pytorch, gguf, tslm
+}
+
+/// Imports any supported checkpoint and writes `.tslm` files.
+public enum Converter {
+    /// Detects the format of `path` from its type (folder) or its first bytes.
+    public static func detectFormat(path: String) throws -> InputFormat {
+        var st = stat()
+        guard stat(path, &st) == 0 else { throw TSLMError.io(file: path, operation: "open", errno: errno) }
+        if (st.st_mode & S_IFMT) == S_IFDIR { return .huggingFaceFolder }
+        let reader = try FileReader(path: path)
+        let n = Int(min(reader.size, 16))
+        let head = Array(try reader.read(offset: 0, count: n, what: "file header").bytes)
+        if head.starts(with: Array("GGUF".utf8)) { return .gguf }
+        if head.starts(with: TSLMFormat.magic) { return .tslm }
+        if head.starts(with: [0x50, 0x4B, 0x03, 0x04]) || head.starts(with: [0x50, 0x4B, 0x05, 0x06]) { return .pytorch }
+        if head.count >= 9 {
+            let len = head.withUnsafeBytes { UInt64(littleEndian: $0.loadUnaligned(as: UInt64.self)) }
+            if len > 1, len <= reader.size - 8, head[8] == UInt8(ascii: "{") { return .safetensors }
+        }
+        if head.first == 0x80 {
+            throw TSLMError.malformed(file: path, reason: "this is a legacy (pre-1.6) PyTorch pickle file; re-save it with torch.save in a current PyTorch")
+        }
+        throw TSLMError.malformed(file: path, reason: "unrecognized input: not a Hugging Face folder, safetensors, PyTorch zip, GGUF or .tslm file")
+    }
+
+    /// Imports `path` in whatever supported format it is.
+    public static func importModel(path: String) throws -> ImportedModel {
+        switch try detectFormat(path: path) {
+        case .huggingFaceFolder: return try HuggingFaceImporter.load(folder: path)
+        case .safetensors: return try HuggingFaceImporter.loadSafetensorsFile(path: path)
+        case .pytorch: return try PyTorchImporter.load(path: path)
+        case .gguf: return try GGUFImporter.load(path: path)
+        case .tslm: return try TSLMImporter.load(path: path)
+        }
+    }
+
+    /// Writes `model` to `output` under `options`: one tensor in memory at a time, into a
+    /// temporary file that is renamed into place only when everything succeeded.
+    @discardableResult
+    public static func write(_ model: ImportedModel, to output: String, options: ConvertOptions) throws -> ConvertSummary {
+        if let arch = Architectures.named(model.architecture) {
+            for t in model.tensors where !arch.isCanonicalName(t.name) {
+                throw TSLMError.unmappedTensor(file: model.sourcePath, architecture: arch.name, tensor: t.name)
+            }
+        } else if model.architecture != "raw" {
+            throw TSLMError.unknownArchitecture(file: model.sourcePath, architecture: model.architecture)
+        }
+        var seen = Set<String>()
+        for t in model.tensors where !seen.insert(t.name).inserted {
+            throw TSLMError.duplicateTensor(file: model.sourcePath, name: t.name)
+        }
+
+        var metadata = Metadata()
+        metadata["general.architecture"] = .string(model.architecture)
+        metadata["general.file_type"] = .string(options.target.description)
+        metadata["general.converter"] = .string("tslm \(tslmVersion)")
+        let baseName = model.sourcePath.split(separator: "/").last.map(String.init) ?? model.sourcePath
+        metadata["general.name"] = .string(options.name ?? model.metadata.string("general.name") ?? baseName)
+        if model.sourceFormat != "tslm" || model.metadata["general.source.path"] == nil {
+            metadata["general.source.path"] = .string(model.sourcePath)
+            metadata["general.source.format"] = .string(model.sourceFormat)
+        }
+        metadata["general.quantization_policy"] = .string(QuantizationPolicy.summary)
+        for (k, v) in model.metadata.entries where metadata[k] == nil { metadata[k] = v }
+
+        let writer = try TSLMWriter(path: output, metadata: metadata)
+        var params = 0
+        var typeCounts: [DType: Int] = [:]
+        for (i, t) in model.tensors.enumerated() {
+            options.progress?(i, model.tensors.count, t.name)
+            let target = QuantizationPolicy.storageType(name: t.name, dtype: t.dtype, shape: t.shape, target: options.target)
+            let data = try t.load()
+            guard let expected = t.dtype.byteCount(shape: t.shape), expected == data.bytes.count else {
+                throw TSLMError.sizeMismatch(file: model.sourcePath, tensor: t.name,
+                                             expected: UInt64(t.dtype.byteCount(shape: t.shape) ?? 0), actual: UInt64(data.bytes.count))
+            }
+            if target.isQuantized && t.dtype != target {
+                try checkFinite(data, dtype: t.dtype, count: t.shape.reduce(1, *), file: model.sourcePath, tensor: t.name)
+            }
+            let out = try DTypeConversion.convert(data.bytes, from: t.dtype, to: target, shape: t.shape,
+                                                  file: model.sourcePath, tensor: t.name)
+            try writer.addTensor(name: t.name, dtype: target, shape: t.shape, data: out.bytes, compress: options.compress)
+            if t.dtype.isFloatingPoint { params += t.shape.reduce(1, *) }
+            typeCounts[target, default: 0] += 1
+        }
+        options.progress?(model.tensors.count, model.tensors.count, "")
+        writer.metadata["general.parameter_count"] = .u64(UInt64(params))
+        try writer.finish()
+        let size = (try? FileReader(path: output).size) ?? 0
+        return ConvertSummary(tensorCount: model.tensors.count, parameterCount: params, bytesWritten: size, typeCounts: typeCounts)
+    }
+
+    /// Quantizing NaN or Inf would silently produce garbage blocks: refuse, naming the tensor.
+    static func checkFinite(_ data: TensorData, dtype: DType, count: Int, file: String, tensor: String) throws {
+        guard count > 0 else { return }
+        let chunk = 1 << 16
+        let buf = UnsafeMutableBufferPointer<Float>.allocate(capacity: min(chunk, count))
+        defer { buf.deallocate() }
+        let inner = dtype.isQuantized ? dtype.blockSize : 1
+        var done = 0
+        while done < count {
+            let n = min(chunk - chunk % max(inner, 1), count - done)
+            let start = dtype.byteCount(shape: [done])!, len = dtype.byteCount(shape: [n])!
+            DTypeConversion.toFloat32(UnsafeRawBufferPointer(rebasing: data.bytes[start..<(start + len)]), dtype: dtype, count: n,
+                                      into: UnsafeMutableBufferPointer(rebasing: buf[0..<n]))
+            for i in 0..<n where !buf[i].isFinite {
+                throw TSLMError.malformed(file: file, reason: "tensor '\(tensor)' holds NaN or Inf at element \(done + i); it cannot be quantized")
+            }
+            done += n
+        }
+    }
+}
