@@ -7,6 +7,7 @@ let package = Package(
         .executable(name: "tslm", targets: ["TSLMCLI"]),
         .library(name: "TSLMFormat", targets: ["TSLMFormat"]),
         .library(name: "TSLMConvert", targets: ["TSLMConvert"]),
+        .library(name: "TSLMRuntime", targets: ["TSLMRuntime"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
@@ -19,14 +20,25 @@ let package = Package(
         .target(name: "TSLMFormat", dependencies: ["CZstd"]),
         // Importers (safetensors, PyTorch zip, GGUF), architecture name maps, the quantizer.
         .target(name: "TSLMConvert", dependencies: ["TSLMFormat"]),
+        // Compute kernels: scalar references and SIMD versions, the worker pool.
+        .target(name: "TSLMKernels", dependencies: ["TSLMFormat"]),
+        // Tokenizers: byte-level BPE, SentencePiece BPE, added/special tokens, streaming decode.
+        .target(name: "TSLMTokenizers", dependencies: ["TSLMFormat"]),
+        // Models (one file per architecture), KV cache, sampling, chat templates, generation.
+        .target(name: "TSLMRuntime", dependencies: ["TSLMFormat", "TSLMKernels", "TSLMTokenizers"]),
         // The `tslm` command-line tool.
         .executableTarget(name: "TSLMCLI", dependencies: [
-            "TSLMConvert", "TSLMFormat",
+            "TSLMConvert", "TSLMFormat", "TSLMRuntime",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ]),
         .testTarget(name: "TSLMFormatTests", dependencies: ["TSLMFormat"],
                     resources: [.copy("Fixtures")]),
         .testTarget(name: "TSLMConvertTests", dependencies: ["TSLMConvert", "TSLMFormat"],
+                    resources: [.copy("Fixtures")]),
+        .testTarget(name: "TSLMKernelsTests", dependencies: ["TSLMKernels", "TSLMFormat"]),
+        .testTarget(name: "TSLMTokenizersTests", dependencies: ["TSLMTokenizers", "TSLMFormat"],
+                    resources: [.copy("Fixtures")]),
+        .testTarget(name: "TSLMRuntimeTests", dependencies: ["TSLMRuntime", "TSLMConvert", "TSLMFormat"],
                     resources: [.copy("Fixtures")]),
     ]
 )

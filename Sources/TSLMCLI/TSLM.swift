@@ -1,6 +1,7 @@
 import ArgumentParser
 import TSLMConvert
 import TSLMFormat
+import TSLMRuntime
 
 @main
 struct TSLM: ParsableCommand {
@@ -16,7 +17,7 @@ struct TSLM: ParsableCommand {
           tslm verify model.tslm
         """,
         version: "tslm \(tslmVersion)",
-        subcommands: [Convert.self, Quantize.self, Info.self, Verify.self]
+        subcommands: [Convert.self, Quantize.self, Info.self, Verify.self, Run.self]
     )
 }
 
@@ -25,6 +26,9 @@ func runReportingErrors(_ body: () throws -> Void) throws {
     do {
         try body()
     } catch let e as TSLMError {
+        Terminal.error("error: \(e)")
+        throw ExitCode(1)
+    } catch let e as RuntimeError {
         Terminal.error("error: \(e)")
         throw ExitCode(1)
     }

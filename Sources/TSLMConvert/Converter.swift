@@ -47,7 +47,7 @@ public enum Converter {
         if (st.st_mode & S_IFMT) == S_IFDIR { return .huggingFaceFolder }
         let reader = try FileReader(path: path)
         let n = Int(min(reader.size, 16))
-        let head = Array(try reader.read(offset: 0, count: n, what: "file header").bytes)
+        let head = try reader.read(offset: 0, count: n, what: "file header").array
         if head.starts(with: Array("GGUF".utf8)) { return .gguf }
         if head.starts(with: TSLMFormat.magic) { return .tslm }
         if head.starts(with: [0x50, 0x4B, 0x03, 0x04]) || head.starts(with: [0x50, 0x4B, 0x05, 0x06]) { return .pytorch }
@@ -115,9 +115,12 @@ public enum Converter {
             if target.isQuantized && t.dtype != target {
                 try checkFinite(data, dtype: t.dtype, count: t.shape.reduce(1, *), file: model.sourcePath, tensor: t.name)
             }
-            let out = try DTypeConversion.convert(data.bytes, from: t.dtype, to: target, shape: t.shape,
-                                                  file: model.sourcePath, tensor: t.name)
-            try writer.addTensor(name: t.name, dtype: target, shape: t.shape, data: out.bytes, compress: options.compress)
+            let out = try data.withUnsafeBytes {
+                try DTypeConversion.convert($0, from: t.dtype, to: target, shape: t.shape, file: model.sourcePath, tensor: t.name)
+            }
+            try out.withUnsafeBytes {
+                try writer.addTensor(name: t.name, dtype: target, shape: t.shape, data: $0, compress: options.compress)
+            }
             if t.dtype.isFloatingPoint { params += t.shape.reduce(1, *) }
             typeCounts[target, default: 0] += 1
         }

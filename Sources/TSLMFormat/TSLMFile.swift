@@ -244,5 +244,15 @@ public final class TensorData: @unchecked Sendable {
         UnsafeMutableRawBufferPointer(mutating: bytes)
     }
 
+    /// Calls `body` with the bytes while keeping this object (and so the bytes) alive.
+    /// Use this whenever the `TensorData` is a local value: Swift may release an object right
+    /// after its last use, so a pointer taken from `bytes` must not outlive that use.
+    public func withUnsafeBytes<R>(_ body: (UnsafeRawBufferPointer) throws -> R) rethrows -> R {
+        try withExtendedLifetime(self) { try body(bytes) }
+    }
+
+    /// The bytes as an array (a copy).
+    public var array: [UInt8] { withUnsafeBytes { Array($0) } }
+
     deinit { owned?.deallocate() }
 }

@@ -86,7 +86,7 @@ final class ConverterTests: XCTestCase {
                 let e = try XCTUnwrap(file.entry(name), name)
                 XCTAssertEqual(e.dtype, dt, name)
                 XCTAssertEqual(e.shape, shape, name)
-                XCTAssertEqual(Array(try file.tensorData(e).bytes), b, "\(name) \(dtype)")
+                XCTAssertEqual(try file.tensorData(e).array, b, "\(name) \(dtype)")
             }
             try file.verify()
         }
@@ -103,13 +103,13 @@ final class ConverterTests: XCTestCase {
                 XCTAssertEqual(e.dtype, want, name)
                 // The stored bytes are exactly what the scalar reference quantizer makes of the source.
                 let ref = try b.withUnsafeBytes { try DTypeConversion.convert($0, from: .f32, to: want, shape: shape, file: "", tensor: name) }
-                XCTAssertEqual(Array(try file.tensorData(e).bytes), Array(ref.bytes), name)
+                XCTAssertEqual(try file.tensorData(e).array, ref.array, name)
                 // And the dequantized values are close to the source.
                 if want.isQuantized {
                     let n = shape.reduce(1, *)
                     var deq = [Float](repeating: 0, count: n)
                     let data = try file.tensorData(e)
-                    deq.withUnsafeMutableBufferPointer { DTypeConversion.toFloat32(data.bytes, dtype: want, count: n, into: $0) }
+                    deq.withUnsafeMutableBufferPointer { out in data.withUnsafeBytes { DTypeConversion.toFloat32($0, dtype: want, count: n, into: out) } }
                     let src = b.withUnsafeBytes { Array($0.bindMemory(to: Float.self)) }
                     let maxErr = zip(src, deq).map { abs($0 - $1) }.max()!
                     XCTAssertLessThan(maxErr, want == .q8_0 ? 0.005 : 0.05, name)
@@ -139,7 +139,7 @@ final class ConverterTests: XCTestCase {
         let requant = try convert(f32.path, .type(.q4_0), to: "requant.tslm")
         XCTAssertEqual(direct.tensors.map(\.name), requant.tensors.map(\.name))
         for e in direct.tensors {
-            XCTAssertEqual(Array(try direct.tensorData(e).bytes), Array(try requant.tensorData(e.name).bytes), e.name)
+            XCTAssertEqual(try direct.tensorData(e).array, try requant.tensorData(e.name).array, e.name)
         }
         XCTAssertEqual(requant.metadata.string("general.file_type"), "q4_0")
         XCTAssertEqual(requant.metadata.string("general.source.format"), "safetensors")
@@ -214,7 +214,7 @@ final class ConverterTests: XCTestCase {
         XCTAssertNil(file.entry("blk.0.attn.bias"))
         let e = try XCTUnwrap(file.entry("blk.0.attn_qkv.weight"))
         XCTAssertEqual(e.shape, [24, 8])
-        let got = try file.tensorData(e).bytes.bindMemory(to: Float.self)
+        let got = try file.tensorData(e).array.withUnsafeBytes { Array($0.bindMemory(to: Float.self)) }
         for o in 0..<24 { for i in 0..<8 { XCTAssertEqual(got[o * 8 + i], w[i * 24 + o]) } }
     }
 }

@@ -20,8 +20,8 @@ public enum TSLMImporter {
                 // Copy out of the mapping and drop the mapped pages, so RSS stays at one tensor.
                 let data = try file.tensorData(e)
                 let copy = TensorData(allocating: data.bytes.count)
-                if data.bytes.count > 0 {
-                    copy.mutableBytes.baseAddress!.copyMemory(from: data.bytes.baseAddress!, byteCount: data.bytes.count)
+                data.withUnsafeBytes { src in
+                    if src.count > 0 { copy.mutableBytes.baseAddress!.copyMemory(from: src.baseAddress!, byteCount: src.count) }
                 }
                 file.release(e)
                 return copy

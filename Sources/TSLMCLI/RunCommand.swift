@@ -1,0 +1,103 @@
+import ArgumentParser
+import Foundation
+import TSLMFormat
+import TSLMKernels
+import TSLMRuntime
+
+struct Run: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Generate text with a .tslm model, streaming it to stdout.",
+        discussion: """
+        Greedy by default; --temp > 0 samples (with --top-k, --top-p, --min-p, --seed).
+        With --chat the prompt is wrapped in the model's chat template (ChatML, Llama-3, Gemma or
+        Alpaca, chosen from the file's tokenizer.chat_template) and generation stops at the end of
+        the assistant's turn. A last line on stderr reports prompt and generation speed.
+
+        Examples:
+          tslm run -m smollm2.tslm -p "What is the capital of France?" --chat -n 32
+          tslm run -m model.tslm -p "Once upon a time" -n 100 --temp 0.8 --top-p 0.95 --seed 7
+        """
+    )
+
+    @Option(name: .shortAndLong, help: "A .tslm model file.")
+    var model: String
+
+    @Option(name: .shortAndLong, help: "The prompt text.")
+    var prompt: String
+
+    @Option(name: .short, help: "Maximum number of tokens to generate.")
+    var n: Int = 128
+
+    @Option(name: .customLong("temp"), help: "Sampling temperature (0 = greedy).")
+    var temperature: Float = 0
+
+    @Option(name: .customLong("top-k"), help: "Keep the k most likely tokens (0 = off).")
+    var topK: Int = 0
+
+    @Option(name: .customLong("top-p"), help: "Nucleus sampling threshold (1 = off).")
+    var topP: Float = 1
+
+    @Option(name: .customLong("min-p"), help: "Minimum probability relative to the best token (0 = off).")
+    var minP: Float = 0
+
+    @Option(name: .customLong("repeat-penalty"), help: "Repetition penalty (1 = off).")
+    var repeatPenalty: Float = 1
+
+    @Option(name: .long, help: "Random seed for sampling.")
+    var seed: UInt64 = 0x5EED
+
+    @Option(name: .shortAndLong, help: "Worker threads (default: all cores).")
+    var threads: Int = ProcessInfo.processInfo.activeProcessorCount
+
+    @Option(name: .customLong("ctx"), help: "Context length (KV cache positions; default min(model, 4096)).")
+    var contextLength: Int?
+
+    @Flag(name: .long, help: "Wrap the prompt in the model's chat template.")
+    var chat = false
+
+    @Option(name: .long, help: "A system message for --chat.")
+    var system: String?
+
+    @Option(name: .long, help: "A stop string (repeatable).")
+    var stop: [String] = []
+
+    func run() throws {
+        guard threads >= 1, threads <= 1024 else { throw ValidationError("--threads must be in 1...1024") }
+        guard n >= 0 else { throw ValidationError("-n must be ≥ 0") }
+        try runReportingErrors {
+            let loaded = try LoadedModel(path: model)
+            let pool = ThreadPool(threads: threads)
+            let session = try TextSession(loaded, contextLength: contextLength, pool: pool)
+            var text = prompt
+            var stops = stop
+            if chat {
+                guard let template = loaded.chatTemplate else { throw RuntimeError.noChatTemplate }
+                var messages: [ChatTemplate.Message] = []
+                if let system { messages.append(.init(role: "system", content: system)) }
+                messages.append(.init(role: "user", content: prompt))
+                let jinja = loaded.file.metadata.string("tokenizer.chat_template") ?? ""
+                let bos = loaded.tokenizer.bosID.flatMap { loaded.tokenizer.piece($0) } ?? ""
+                text = template.render(messages, defaultSystem: ChatTemplate.defaultSystemMessage(jinja: jinja), bosToken: bos)
+                if let end = template.endOfTurn { stops.append(end) }
+            }
+            guard !text.isEmpty else { throw RuntimeError.emptyPrompt }
+            var params = SamplerParams()
+            params.temperature = temperature
+            params.topK = topK
+            params.topP = topP
+            params.minP = minP
+            params.repetitionPenalty = repeatPenalty
+            params.seed = seed
+            let result = try session.generate(prompt: text, maxTokens: n, sampler: params, stop: stops) { piece in
+                FileHandle.standardOutput.write(Data(piece.utf8))
+                return true
+            }
+            print("")
+            let pp = Double(result.promptTokens) / max(result.promptSeconds, 1e-9)
+            let tg = Double(result.generatedTokens) / max(result.generateSeconds, 1e-9)
+            Terminal.error("prompt: \(result.promptTokens) tokens, \(fmt(pp)) tok/s | generation: \(result.generatedTokens) tokens, \(fmt(tg)) tok/s | stop: \(result.stopReason.rawValue) | threads \(threads)")
+        }
+    }
+
+    func fmt(_ v: Double) -> String { String(format: "%.1f", v) }
+}

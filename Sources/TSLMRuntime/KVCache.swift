@@ -1,0 +1,54 @@
+import TSLMFormat
+
+/// Keys and values of every layer for up to `capacity` positions.
+/// Layout per layer: [capacity, kvHeads·headDim], f32 or f16.
+public final class KVCache: @unchecked Sendable {
+    public let layers: Int
+    public let capacity: Int
+    /// kvHeads · headDim.
+    public let width: Int
+    public let half: Bool
+    /// Per layer: keys then values, each capacity·width elements.
+    private let storage: UnsafeMutableRawPointer
+    private let elementSize: Int
+
+    public init(layers: Int, capacity: Int, width: Int, half: Bool) throws {
+        let (elements, o1) = (layers * 2).multipliedReportingOverflow(by: capacity)
+        let (total, o2) = elements.multipliedReportingOverflow(by: width)
+        guard layers > 0, capacity > 0, width > 0, !o1, !o2, total <= (1 << 36) else {
+            throw RuntimeError.invalidArgument(name: "context length", reason: "a KV cache of \(capacity) positions × \(layers) layers × \(width) is too large")
+        }
+        self.layers = layers
+        self.capacity = capacity
+        self.width = width
+        self.half = half
+        elementSize = half ? 2 : 4
+        storage = UnsafeMutableRawPointer.allocate(byteCount: total * elementSize, alignment: 64)
+        storage.initializeMemory(as: UInt8.self, repeating: 0, count: total * elementSize)
+    }
+
+    deinit { storage.deallocate() }
+
+    /// Bytes of the whole cache.
+    public var byteCount: Int { layers * 2 * capacity * width * elementSize }
+
+    @inline(__always) func keys(_ layer: Int) -> UnsafeMutableRawPointer {
+        storage + (layer * 2) * capacity * width * elementSize
+    }
+
+    @inline(__always) func values(_ layer: Int) -> UnsafeMutableRawPointer {
+        storage + (layer * 2 + 1) * capacity * width * elementSize
+    }
+
+    /// Stores k and v rows [n, width] at positions start..<start+n.
+    func store(layer: Int, start: Int, count n: Int, k: UnsafePointer<Float>, v: UnsafePointer<Float>) {
+        for (src, dst) in [(k, keys(layer)), (v, values(layer))] {
+            if half {
+                let d = (dst + start * width * 2).assumingMemoryBound(to: UInt16.self)
+                for i in 0..<(n * width) { d[i] = floatToHalf(src[i]) }
+            } else {
+                (dst + start * width * 4).copyMemory(from: src, byteCount: n * width * 4)
+            }
+        }
+    }
+}

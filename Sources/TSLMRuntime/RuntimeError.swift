@@ -1,0 +1,32 @@
+/// Errors of model loading and inference. Each names the tensor, key or argument at fault.
+public enum RuntimeError: Error, Equatable, Sendable, CustomStringConvertible {
+    case unknownArchitecture(String)
+    case missingTensor(String)
+    case badTensorShape(tensor: String, expected: [Int], found: [Int])
+    case unsupportedDType(tensor: String, dtype: String)
+    case badHyperparameter(key: String, reason: String)
+    case emptyPrompt
+    case promptTooLong(tokens: Int, context: Int)
+    case contextFull(context: Int)
+    case tokenOutOfRange(id: Int32, vocabularySize: Int)
+    case noChatTemplate
+    case invalidArgument(name: String, reason: String)
+    case tokenizer(String)
+
+    public var description: String {
+        switch self {
+        case let .unknownArchitecture(a): "unknown architecture '\(a)' (this runtime runs: \(ModelRegistry.names.joined(separator: ", ")))"
+        case let .missingTensor(t): "the model has no tensor '\(t)'"
+        case let .badTensorShape(t, e, f): "tensor '\(t)' has shape \(f), expected \(e)"
+        case let .unsupportedDType(t, d): "tensor '\(t)' has dtype \(d), which the runtime cannot compute with"
+        case let .badHyperparameter(k, r): "metadata '\(k)': \(r)"
+        case .emptyPrompt: "the prompt is empty (no tokens to run)"
+        case let .promptTooLong(n, c): "the prompt has \(n) tokens, more than the context length \(c)"
+        case let .contextFull(c): "the context of \(c) tokens is full"
+        case let .tokenOutOfRange(id, v): "token id \(id) is out of range (vocabulary size \(v))"
+        case .noChatTemplate: "the model has no chat template this runtime knows (ChatML, Llama-3, Gemma, Alpaca)"
+        case let .invalidArgument(n, r): "invalid argument \(n): \(r)"
+        case let .tokenizer(m): "tokenizer: \(m)"
+        }
+    }
+}

@@ -1,0 +1,45 @@
+import TSLMFormat
+import TSLMKernels
+
+/// A decoder-only text model: embeddings in, logits out, keys and values kept in a `KVCache`.
+///
+/// The input is embeddings, not token ids, so that soft tokens (OpenTSLM SoftPrompt) and
+/// reprogrammed patches (Time-LLM) enter the same way text does.
+public protocol TextModel: AnyObject, Sendable {
+    var config: TextModelConfig { get }
+
+    /// Writes the input embeddings of `tokens` into `out` [tokens.count, hidden] (including any
+    /// scaling the architecture applies to token embeddings, e.g. Gemma's √hidden).
+    func embed(_ tokens: [Int32], into out: UnsafeMutablePointer<Float>) throws
+
+    /// Runs `x` [n, hidden] at positions start..<start+n (x is used as scratch), storing keys and
+    /// values in `cache`. Writes logits [vocab] of the last position, or [n, vocab] when
+    /// `allPositions`.
+    func forward(_ x: UnsafeMutablePointer<Float>, count n: Int, start: Int, cache: KVCache,
+                 pool: ThreadPool?, logits: UnsafeMutablePointer<Float>, allPositions: Bool) throws
+}
+
+extension TextModel {
+    /// A KV cache sized for this model.
+    public func makeCache(capacity: Int, half: Bool = false) throws -> KVCache {
+        try KVCache(layers: config.layers, capacity: capacity, width: config.kvHeads * config.headDim, half: half)
+    }
+}
+
+/// Maps `general.architecture` to a model constructor. Adding an architecture = one file + one line.
+public enum ModelRegistry {
+    static let constructors: [String: @Sendable (ModelWeights) throws -> any TextModel] = [
+        "llama": { try LlamaModel(weights: $0) },
+        "gemma3": { try Gemma3Model(weights: $0) },
+        "gpt2": { try GPT2Model(weights: $0) },
+    ]
+
+    public static var names: [String] { constructors.keys.sorted() }
+
+    /// Builds the model for `file`'s architecture; an unknown one is an error naming it.
+    public static func load(_ file: TSLMFile) throws -> any TextModel {
+        let arch = file.metadata.string("general.architecture") ?? "(none)"
+        guard let make = constructors[arch] else { throw RuntimeError.unknownArchitecture(arch) }
+        return try make(ModelWeights(file: file))
+    }
+}

@@ -1,0 +1,144 @@
+import Foundation
+import TSLMFormat
+import TSLMKernels
+
+/// A 64-byte aligned f32 buffer owned by the caller's scope.
+final class FloatBuffer {
+    let pointer: UnsafeMutablePointer<Float>
+    let count: Int
+
+    init(_ count: Int) {
+        self.count = count
+        pointer = UnsafeMutableRawPointer.allocate(byteCount: max(count, 1) * 4, alignment: 64).bindMemory(to: Float.self, capacity: max(count, 1))
+        pointer.initialize(repeating: 0, count: max(count, 1))
+    }
+
+    deinit { pointer.deallocate() }
+}
+
+/// y [n, rows] = x [n, cols] · Wᵀ (+ bias).
+@inline(__always)
+func linear(_ w: WeightMatrix, _ x: UnsafePointer<Float>, n: Int, _ y: UnsafeMutablePointer<Float>,
+            bias: UnsafePointer<Float>? = nil, pool: ThreadPool?) {
+    if n == 1 {
+        Kernels.matvec(w, x, y, pool: pool)
+    } else {
+        Kernels.matmul(w, x, n: n, y, pool: pool)
+    }
+    if let bias {
+        for i in 0..<n { Kernels.add(y + i * w.rows, bias, count: w.rows) }
+    }
+}
+
+/// Rotary position embedding in Hugging Face's rotate-half layout: dimension i pairs with
+/// i + headDim/2. Inverse frequencies are computed once (with "llama3" scaling if configured).
+struct Rope {
+    let headDim: Int
+    /// [headDim/2] inverse frequencies.
+    let invFreq: [Float]
+
+    init(headDim: Int, base: Float, scaling: TextModelConfig.RopeScaling?) {
+        self.headDim = headDim
+        let half = headDim / 2
+        var inv = (0..<half).map { i -> Float in
+            // As PyTorch: base ** (arange(0, dim, 2).float() / dim), in f32.
+            let exponent = Float(2 * i) / Float(headDim)
+            return 1 / powf(base, exponent)
+        }
+        if let s = scaling, s.type == "llama3" {
+            let lowWavelen = Float(s.originalContextLength) / s.lowFreqFactor
+            let highWavelen = Float(s.originalContextLength) / s.highFreqFactor
+            inv = inv.map { f in
+                let wavelen = 2 * Float.pi / f
+                if wavelen < highWavelen { return f }
+                if wavelen > lowWavelen { return f / s.factor }
+                let smooth = (Float(s.originalContextLength) / wavelen - s.lowFreqFactor) / (s.highFreqFactor - s.lowFreqFactor)
+                return (1 - smooth) * f / s.factor + smooth * f
+            }
+        }
+        invFreq = inv
+    }
+
+    /// Rotates `heads` vectors of headDim in `x` (one position) by `position`.
+    func apply(_ x: UnsafeMutablePointer<Float>, heads: Int, position: Int) {
+        let half = headDim / 2
+        withUnsafeTemporaryAllocation(of: Float.self, capacity: 2 * half) { cs in
+            for i in 0..<half {
+                let angle = Float(position) * invFreq[i]
+                cs[i] = cosf(angle)
+                cs[half + i] = sinf(angle)
+            }
+            for h in 0..<heads {
+                let v = x + h * headDim
+                for i in 0..<half {
+                    let (c, s) = (cs[i], cs[half + i])
+                    let (a, b) = (v[i], v[i + half])
+                    v[i] = a * c - b * s
+                    v[i + half] = b * c + a * s
+                }
+            }
+        }
+    }
+}
+
+/// Causal (optionally sliding-window) attention of n queries at positions start..<start+n over
+/// the cache, which already holds keys and values up to start+n.
+/// q: [n, heads·headDim] → out: [n, heads·headDim].
+func attention(q: UnsafePointer<Float>, out: UnsafeMutablePointer<Float>, n: Int, start: Int,
+               cache: KVCache, layer: Int, heads: Int, kvHeads: Int, headDim: Int, scale: Float,
+               window: Int?, pool: ThreadPool?) {
+    let group = heads / kvHeads
+    let width = cache.width
+    let keys = cache.keys(layer), values = cache.values(layer)
+    let half = cache.half
+    let work = n * heads
+    let body: (Range<Int>) -> Void = { range in
+        let scores = UnsafeMutablePointer<Float>.allocate(capacity: start + n)
+        defer { scores.deallocate() }
+        for item in range {
+            let (i, h) = (item / heads, item % heads)
+            let pos = start + i
+            let lo = window.map { max(0, pos - $0 + 1) } ?? 0
+            let qh = q + i * heads * headDim + h * headDim
+            let kvOffset = (h / group) * headDim
+            let count = pos - lo + 1
+            for j in lo...pos {
+                let s: Float
+                if half {
+                    s = Kernels.dotF16(qh, keys.assumingMemoryBound(to: UInt16.self) + j * width + kvOffset, count: headDim)
+                } else {
+                    s = Kernels.dot(qh, keys.assumingMemoryBound(to: Float.self) + j * width + kvOffset, count: headDim)
+                }
+                scores[j - lo] = s * scale
+            }
+            Kernels.softmax(scores, count: count)
+            let o = out + i * heads * headDim + h * headDim
+            o.initialize(repeating: 0, count: headDim)
+            for j in lo...pos {
+                if half {
+                    Kernels.axpyF16(o, values.assumingMemoryBound(to: UInt16.self) + j * width + kvOffset, scale: scores[j - lo], count: headDim)
+                } else {
+                    Kernels.axpy(o, values.assumingMemoryBound(to: Float.self) + j * width + kvOffset, scale: scores[j - lo], count: headDim)
+                }
+            }
+        }
+    }
+    if let pool, work > 1 {
+        pool.parallelFor(work, grain: 1, body)
+    } else {
+        body(0..<work)
+    }
+}
+
+/// Checks that `tokens` can be embedded.
+func checkTokens(_ tokens: [Int32], vocabularySize: Int) throws {
+    for t in tokens where t < 0 || Int(t) >= vocabularySize {
+        throw RuntimeError.tokenOutOfRange(id: t, vocabularySize: vocabularySize)
+    }
+}
+
+/// Checks a forward call's positions against the cache.
+func checkPositions(n: Int, start: Int, cache: KVCache) throws {
+    guard n > 0 else { throw RuntimeError.emptyPrompt }
+    guard start >= 0, start + n <= cache.capacity else { throw RuntimeError.contextFull(context: cache.capacity) }
+}
