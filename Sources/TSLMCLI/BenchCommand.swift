@@ -1,0 +1,80 @@
+import ArgumentParser
+import Foundation
+import TSLMFormat
+import TSLMKernels
+import TSLMRuntime
+
+struct Bench: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Measure prompt (prefill) and generation (decode) speed, like llama-bench.",
+        discussion: """
+        Runs a prompt of -p tokens, then -n single-token decode steps, -r times, and prints the
+        median tokens/s of each. Token ids are fixed pseudo-random ids (speed does not depend on
+        them). Peak RSS of the process is printed too.
+
+        Example:
+          tslm bench -m smollm2-q4_0.tslm -p 128 -n 64 -t 2
+        """
+    )
+
+    @Option(name: .shortAndLong, help: "A .tslm model file.")
+    var model: String
+
+    @Option(name: .short, help: "Prompt tokens.")
+    var p: Int = 128
+
+    @Option(name: .short, help: "Generated tokens.")
+    var n: Int = 64
+
+    @Option(name: .short, help: "Repetitions (the median is reported).")
+    var r: Int = 3
+
+    @Option(name: .shortAndLong, help: "Worker threads.")
+    var threads: Int = ProcessInfo.processInfo.activeProcessorCount
+
+    @Flag(name: .long, help: "Use an f16 KV cache.")
+    var halfCache = false
+
+    func run() throws {
+        guard p >= 1, n >= 0, r >= 1, threads >= 1 else { throw ValidationError("-p ≥ 1, -n ≥ 0, -r ≥ 1, -t ≥ 1") }
+        try runReportingErrors {
+            let file = try TSLMFile(path: model)
+            let m = try ModelRegistry.load(file)
+            let c = m.config
+            let pool = ThreadPool(threads: threads)
+            let cache = try m.makeCache(capacity: p + n, half: halfCache)
+            var state: UInt64 = 42
+            let ids: [Int32] = (0..<(p + n)).map { _ in
+                state = state &* 6364136223846793005 &+ 1442695040888963407
+                return Int32((state >> 33) % UInt64(c.vocabularySize))
+            }
+            var logits = [Float](repeating: 0, count: c.vocabularySize)
+            var pp: [Double] = [], tg: [Double] = []
+            for _ in 0..<r {
+                let x = UnsafeMutablePointer<Float>.allocate(capacity: p * c.hidden)
+                defer { x.deallocate() }
+                try m.embed(Array(ids[0..<p]), into: x)
+                let t0 = Date()
+                try logits.withUnsafeMutableBufferPointer {
+                    try m.forward(x, count: p, start: 0, cache: cache, pool: pool, logits: $0.baseAddress!, allPositions: false)
+                }
+                pp.append(Double(p) / Date().timeIntervalSince(t0))
+                let t1 = Date()
+                for i in 0..<n {
+                    try m.embed([ids[p + i]], into: x)
+                    try logits.withUnsafeMutableBufferPointer {
+                        try m.forward(x, count: 1, start: p + i, cache: cache, pool: pool, logits: $0.baseAddress!, allPositions: false)
+                    }
+                }
+                if n > 0 { tg.append(Double(n) / Date().timeIntervalSince(t1)) }
+            }
+            func median(_ a: [Double]) -> Double { a.sorted()[a.count / 2] }
+            let dtypes = Set(file.tensors.filter { $0.shape.count == 2 }.map(\.dtype.description)).sorted().joined(separator: "+")
+            var usage = rusage()
+            getrusage(RUSAGE_SELF.rawValue, &usage)
+            print("model \(model) (\(c.architecture), \(dtypes), \(String(format: "%.1f", Double(file.fileSize) / 1e6)) MB) threads \(threads)")
+            print(String(format: "pp%d %.1f tok/s | tg%d %.1f tok/s | peak RSS %.2f GiB", p, median(pp), n, n > 0 ? median(tg) : 0,
+                         Double(usage.ru_maxrss) * 1024 / Double(1 << 30)))
+        }
+    }
+}
