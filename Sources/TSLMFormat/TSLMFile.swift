@@ -6,6 +6,8 @@ public enum TSLMFormat {
     public static let alignment = 64
     public static let maxDims = 8
     public static let maxNameBytes = 256
+    /// The most a single zstd frame can expand (`size <= stored_size * 32768` for compressed tensors).
+    public static let maxCompressionRatio: UInt64 = 32768
 }
 
 /// One entry of the tensor directory.
@@ -125,6 +127,12 @@ public final class TSLMFile: @unchecked Sendable {
             }
             if compression == 0 && storedSize != size {
                 throw TSLMError.sizeMismatch(file: path, tensor: name, expected: size, actual: storedSize)
+            }
+            // One zstd frame expands at most 32768-fold (a 4-byte RLE block yields 128 KiB): a
+            // larger declared size is a lie, rejected before tensorData() would allocate it.
+            let (maxSize, big) = storedSize.multipliedReportingOverflow(by: TSLMFormat.maxCompressionRatio)
+            if compression == 1 && !big && size > maxSize {
+                throw TSLMError.malformed(file: path, reason: "tensor '\(name)' claims \(size) bytes from a \(storedSize)-byte zstd frame (at most \(TSLMFormat.maxCompressionRatio)x)")
             }
             let (end, overflow) = offset.addingReportingOverflow(storedSize)
             guard offset >= dataOffset, !overflow, end <= indexOffset else {

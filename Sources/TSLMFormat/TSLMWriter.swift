@@ -26,11 +26,18 @@ public final class TSLMWriter {
     public init(path: String, metadata: Metadata = Metadata()) throws {
         self.path = path
         self.metadata = metadata
-        var template = Array((path + ".tmp-XXXXXX").utf8CString)
-        let fd = template.withUnsafeMutableBufferPointer { mkstemp($0.baseAddress!) }
+        // Not mkstemp: its files are 0600, and the rename would hand the user a private model
+        // file. O_EXCL with mode 0666 gives the same uniqueness with the umask applied.
+        var fd: Int32 = -1
+        var temp = ""
+        for _ in 0..<100 {
+            temp = path + ".tmp-" + String(UInt64.random(in: 0...UInt64.max), radix: 36)
+            fd = open(temp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0o666)
+            if fd >= 0 || errno != EEXIST { break }
+        }
         guard fd >= 0 else { throw TSLMError.io(file: path, operation: "create temporary file", errno: errno) }
         self.fd = fd
-        tempPath = String(cString: template)
+        tempPath = temp
         position = 0
         do {
             try writeZeros(TSLMFormat.headerSize)
