@@ -4,7 +4,7 @@ public enum DTypeConversion {
     /// Decodes `count` elements of `dtype` into f32.
     public static func toFloat32(_ src: UnsafeRawBufferPointer, dtype: DType, count: Int,
                                  into dst: UnsafeMutableBufferPointer<Float>) {
-        let s = src.baseAddress!
+        guard count > 0, let s = src.baseAddress else { return }
         switch dtype {
         case .f32: dst.baseAddress!.update(from: s.assumingMemoryBound(to: Float.self), count: count)
         case .f16: for i in 0..<count { dst[i] = halfToFloat(loadU16(s + 2 * i)) }
@@ -25,7 +25,7 @@ public enum DTypeConversion {
     /// `dtype.byteCount(shape: [values.count])` bytes.
     public static func fromFloat32(_ values: UnsafeBufferPointer<Float>, to dtype: DType,
                                    into dst: UnsafeMutableRawBufferPointer) {
-        let d = dst.baseAddress!
+        guard !values.isEmpty, let d = dst.baseAddress else { return }
         switch dtype {
         case .f32: d.copyMemory(from: values.baseAddress!, byteCount: values.count * 4)
         case .f16: for i in 0..<values.count { storeU16(floatToHalf(values[i]), d + 2 * i) }
@@ -60,10 +60,9 @@ public enum DTypeConversion {
         guard src.count == Int(inSize) else {
             throw TSLMError.sizeMismatch(file: file, tensor: tensor, expected: inSize, actual: UInt64(src.count))
         }
-        // Convert in row-aligned chunks so the f32 pivot stays small for large tensors.
-        let inner = max(shape.last ?? 1, 1)
-        let rowsPerChunk = max(1, (1 << 20) / inner)
-        let chunkElems = rowsPerChunk * inner
+        // Convert in chunks of 2^20 elements (a whole number of 32-blocks, and every row is a
+        // whole number of blocks) so the f32 pivot stays small for large tensors.
+        let chunkElems = 1 << 20
         let pivot = UnsafeMutableBufferPointer<Float>.allocate(capacity: min(chunkElems, count))
         defer { pivot.deallocate() }
         var done = 0

@@ -75,7 +75,12 @@ public final class TSLMWriter {
         let isCompressed = !compressedBytes.isEmpty
         try compressedBytes.withUnsafeBytes { z in
             if isCompressed { stored = z }
-            try writeAll(stored)
+            do {
+                try writeAll(stored)
+            } catch {
+                abort()  // the file position is unknown now: nothing more can be written
+                throw error
+            }
             let entry = TensorEntry(name: name, dtype: dtype, shape: shape, offset: offset,
                                     storedSize: UInt64(stored.count), size: size,
                                     compressed: isCompressed, checksum: XXHash64.hash(stored))
