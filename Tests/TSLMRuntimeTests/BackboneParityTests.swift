@@ -84,6 +84,7 @@ final class BackboneParityTests: XCTestCase {
     }
 
     func testLlamaParity() throws { try checkParity("llama") }
+    func testTiedLlamaParity() throws { try checkParity("llama_tied") }
     func testGemma3Parity() throws { try checkParity("gemma3") }
     func testGPT2Parity() throws { try checkParity("gpt2") }
 
@@ -96,7 +97,8 @@ final class BackboneParityTests: XCTestCase {
             let (_, logits) = try runPrompt(model, golden.prompt_ids, pool: nil)
             let scale = refLogits.map(abs).max()!
             let err = zip(logits, refLogits).map { abs($0 - $1) }.max()! / scale
-            XCTAssertLessThan(err, t == .f16 ? 2e-3 : 5e-2, "\(t)")
+            // f16 rounds each weight by ≤ 2^-11 relative; q8_0 by ≤ 1/254 of its block's max.
+            XCTAssertLessThan(err, t == .f16 ? 5e-3 : 5e-2, "\(t)")
         }
     }
 
