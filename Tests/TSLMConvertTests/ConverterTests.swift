@@ -220,3 +220,36 @@ final class ConverterTests: XCTestCase {
         for o in 0..<24 { for i in 0..<8 { XCTAssertEqual(got[o * 8 + i], w[i * 24 + o]) } }
     }
 }
+
+/// `tslm convert` of a real `torch.save` checkpoint (fixture from tools/make_pt_fixtures.py).
+final class PyTorchConversionTests: XCTestCase {
+    struct Expected: Decodable { let name: String; let dtype: String; let shape: [Int]; let hex: String }
+
+    func testPtCheckpointConvertsBitIdentical() throws {
+        let fixtures = try XCTUnwrap(Bundle.module.resourceURL).appendingPathComponent("Fixtures/pt")
+        let expected = try JSONDecoder().decode([Expected].self, from: Data(contentsOf: fixtures.appendingPathComponent("state_dict.expected.json")))
+        let out = NSTemporaryDirectory() + "tslm-pt-\(UUID().uuidString).tslm"
+        defer { unlink(out) }
+        let model = try Converter.importModel(path: fixtures.appendingPathComponent("state_dict.pt").path)
+        XCTAssertEqual(model.architecture, "raw")
+        try Converter.write(model, to: out, options: ConvertOptions(target: .source))
+        let file = try TSLMFile(path: out)
+        XCTAssertEqual(file.metadata.string("general.source.format"), "pytorch")
+        var checked = Set<String>()
+        for e in expected {
+            let entry = try XCTUnwrap(file.entry(e.name), e.name)
+            // `source` keeps every type but f64, which becomes f32 (formats/tslm.md, policy rule 3).
+            if e.dtype == "f64" { XCTAssertEqual(entry.dtype, .f32); continue }
+            XCTAssertEqual(entry.dtype.description, e.dtype, e.name)
+            XCTAssertEqual(entry.shape, e.shape, e.name)
+            let bytes = stride(from: 0, to: e.hex.count, by: 2).map { i -> UInt8 in
+                let s = e.hex.index(e.hex.startIndex, offsetBy: i)
+                return UInt8(e.hex[s...e.hex.index(after: s)], radix: 16)!
+            }
+            XCTAssertEqual(try file.tensorData(entry).array, bytes, e.name)
+            if ["f32", "f16", "bf16"].contains(e.dtype) { checked.insert(e.dtype) }
+        }
+        XCTAssertEqual(checked, ["f32", "f16", "bf16"])
+        XCTAssertEqual(file.tensors.count, expected.count)
+    }
+}
