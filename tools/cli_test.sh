@@ -49,5 +49,49 @@ cp "$work/smollm2-q8_0.tslm" "$work/flipped.tslm"
 printf '\xff' | dd of="$work/flipped.tslm" bs=1 seek=100000 conv=notrunc status=none
 check "verify catches a flipped tensor byte" bash -c "! '$TSLM' verify '$work/flipped.tslm' 2>&1 | grep -q OK"
 
+# ---- runtime on the real model (issue 3) ----
+REF=Tests/TSLMRuntimeTests/Fixtures/backbones/smollm2_reference.json
+ids=$(python3 -c "import json; print(','.join(map(str, json.load(open('$REF'))['prompt_ids'])))")
+"$TSLM" convert "$GGUF" -o "$work/smollm2-f32.tslm" --type f32 -q || bad "convert --type f32"
+for t in f32 q8_0 q4_0; do
+  check "run --logits-out $t" "$TSLM" run -m "$work/smollm2-$t.tslm" --token-ids "$ids" -n 0 --logits-out "$work/$t.logits"
+done
+# f32 (dequantized GGUF) vs transformers' run of the same GGUF: last-position logits.
+check "f32 logits match transformers (max |Δ| ≤ 1e-4 × max |logit|)" python3 - "$work/f32.logits" <<'PY'
+import array, sys
+V = 49152
+got = array.array("f"); got.frombytes(open(sys.argv[1], "rb").read())
+ref = array.array("f"); ref.frombytes(open("Tests/TSLMRuntimeTests/Fixtures/backbones/smollm2_reference.logits_last.f32", "rb").read())
+last = got[len(got) - V:]
+err = max(abs(a - b) for a, b in zip(last, ref)); scale = max(abs(x) for x in ref)
+print(f"     f32 vs transformers: max abs err {err:.3g} ({err/scale:.3g} of max |logit| {scale:.3g})")
+sys.exit(0 if err <= 1e-4 * scale else 1)
+PY
+# Quantized conversions vs our f32 run: top-1 agreement over the 16 prompt positions.
+for spec in q8_0:16 q4_0:11; do
+  t=${spec%%:*}; need=${spec##*:}
+  check "$t top-1 agreement with f32 ≥ $need/16" python3 - "$work/f32.logits" "$work/$t.logits" "$need" "$t" <<'PY'
+import array, sys
+V = 49152
+def load(p):
+    a = array.array("f"); a.frombytes(open(p, "rb").read()); return a
+f, g, need, t = load(sys.argv[1]), load(sys.argv[2]), int(sys.argv[3]), sys.argv[4]
+n = len(f) // V
+am = lambda x, p: max(range(V), key=lambda i: x[p * V + i])
+agree = sum(am(f, p) == am(g, p) for p in range(n))
+print(f"     {t}: top-1 agreement with f32 on {agree}/{n} prompt positions")
+sys.exit(0 if agree >= need else 1)
+PY
+done
+for t in f32 q8_0 q4_0; do
+  check "greedy chat names Paris ($t)" bash -c "'$TSLM' run -m '$work/smollm2-$t.tslm' -p 'What is the capital of France?' --chat -n 32 2>/dev/null | grep -q Paris"
+done
+check "greedy ids match transformers (f32, 7 tokens up to <|im_end|>)" bash -c \
+  "'$TSLM' run -m '$work/smollm2-f32.tslm' --token-ids '$ids' -n 16 2>/dev/null | head -c 200 | grep -q '^The capital of France is Paris.'"
+check "empty prompt is an error" bash -c "! '$TSLM' run -m '$work/smollm2-q8_0.tslm' -p '' 2>&1 | grep -q 'error: the prompt is empty' && false || '$TSLM' run -m '$work/smollm2-q8_0.tslm' -p '' 2>&1 | grep -q 'prompt is empty'"
+check "prompt longer than the context is an error" bash -c "'$TSLM' run -m '$work/smollm2-q8_0.tslm' -p 'one two three four five six seven eight nine ten' --ctx 4 2>&1 | grep -q 'more than the context length 4'"
+check "token id out of range is an error" bash -c "'$TSLM' run -m '$work/smollm2-q8_0.tslm' --token-ids 1,99999 2>&1 | grep -q 'token id 99999 is out of range'"
+check "raw (unknown) architecture cannot run" bash -c "'$TSLM' convert Tests/TSLMConvertTests/Fixtures/pt/state_dict.pt -o '$work/raw.tslm' -q && '$TSLM' run -m '$work/raw.tslm' -p hi 2>&1 | grep -q \"unknown architecture 'raw'\""
+
 echo "cli: $pass passed, $fail failed"
 [ "$fail" -eq 0 ]

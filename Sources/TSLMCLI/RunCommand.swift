@@ -23,7 +23,13 @@ struct Run: ParsableCommand {
     var model: String
 
     @Option(name: .shortAndLong, help: "The prompt text.")
-    var prompt: String
+    var prompt: String = ""
+
+    @Option(name: .customLong("token-ids"), help: "The prompt as comma-separated token ids instead of text (no BOS is added).")
+    var tokenIDs: String?
+
+    @Option(name: .customLong("logits-out"), help: "Write the logits of every prompt position to this file (f32 little-endian, [positions, vocab]).")
+    var logitsOut: String?
 
     @Option(name: .short, help: "Maximum number of tokens to generate.")
     var n: Int = 128
@@ -80,7 +86,19 @@ struct Run: ParsableCommand {
                 text = template.render(messages, defaultSystem: ChatTemplate.defaultSystemMessage(jinja: jinja), bosToken: bos)
                 if let end = template.endOfTurn { stops.append(end) }
             }
-            guard !text.isEmpty else { throw RuntimeError.emptyPrompt }
+            var ids: [Int32]
+            if let tokenIDs {
+                ids = try tokenIDs.split(separator: ",").map {
+                    guard let v = Int32($0.trimmingCharacters(in: .whitespaces)) else {
+                        throw RuntimeError.invalidArgument(name: "--token-ids", reason: "'\($0)' is not an integer")
+                    }
+                    return v
+                }
+            } else {
+                ids = loaded.tokenizer.encode(text, addSpecial: true, parseSpecial: true)
+            }
+            guard !ids.isEmpty else { throw RuntimeError.emptyPrompt }
+            if let logitsOut { try writePromptLogits(loaded, ids, pool: pool, to: logitsOut) }
             var params = SamplerParams()
             params.temperature = temperature
             params.topK = topK
@@ -88,7 +106,7 @@ struct Run: ParsableCommand {
             params.minP = minP
             params.repetitionPenalty = repeatPenalty
             params.seed = seed
-            let result = try session.generate(prompt: text, maxTokens: n, sampler: params, stop: stops) { piece in
+            let result = try session.generate(promptTokens: ids, maxTokens: n, sampler: params, stop: stops) { piece in
                 FileHandle.standardOutput.write(Data(piece.utf8))
                 return true
             }
@@ -100,4 +118,21 @@ struct Run: ParsableCommand {
     }
 
     func fmt(_ v: Double) -> String { String(format: "%.1f", v) }
+
+    /// Logits of every prompt position, for comparisons with reference implementations.
+    func writePromptLogits(_ loaded: LoadedModel, _ ids: [Int32], pool: ThreadPool, to path: String) throws {
+        let m = loaded.model
+        let cache = try m.makeCache(capacity: ids.count)
+        let x = UnsafeMutablePointer<Float>.allocate(capacity: ids.count * m.config.hidden)
+        defer { x.deallocate() }
+        try m.embed(ids, into: x)
+        var logits = [Float](repeating: 0, count: ids.count * m.config.vocabularySize)
+        try logits.withUnsafeMutableBufferPointer {
+            try m.forward(x, count: ids.count, start: 0, cache: cache, pool: pool, logits: $0.baseAddress!, allPositions: true)
+        }
+        let data = logits.withUnsafeBufferPointer { Data(buffer: $0) }
+        guard FileManager.default.createFile(atPath: path, contents: data) else {
+            throw RuntimeError.invalidArgument(name: "--logits-out", reason: "cannot write \(path)")
+        }
+    }
 }
