@@ -48,7 +48,7 @@ fixtures:
 	python3 -m pip install -q -r tools/requirements.txt
 	for s in tools/make_*_fixtures.py tools/make_tokenizer_conformance.py; do python3 $$s || exit 1; done
 
-## bench: prefill/decode speed of the real SmolLM2 model at f16, q8_0 and q4_0.
+## bench: prefill/decode speed of SmolLM2 at f16/q8_0/q4_0 (BENCH_1B=1 adds the 1.2B Llama shape).
 bench: deps models release
 	tools/bench.sh $(BIN_RELEASE)
 
