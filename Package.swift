@@ -1,6 +1,18 @@
 // swift-tools-version:6.1
 import PackageDescription
 
+// The kernels use AVX2, FMA and F16C on x86-64 (int8 dot products through vpmaddubsw, f16 loads
+// through vcvtph2ps): Swift's portable SIMD types do not generate them. Such a build needs a
+// Haswell / Zen or newer CPU. Other architectures use the portable SIMD path.
+#if arch(x86_64)
+let kernelSettings: [SwiftSetting] = [
+    .define("TSLM_X86_AVX2"),
+    .unsafeFlags(["-Xcc", "-mavx2", "-Xcc", "-mfma", "-Xcc", "-mf16c"]),
+]
+#else
+let kernelSettings: [SwiftSetting] = []
+#endif
+
 let package = Package(
     name: "tslm",
     products: [
@@ -21,7 +33,10 @@ let package = Package(
         // Importers (safetensors, PyTorch zip, GGUF), architecture name maps, the quantizer.
         .target(name: "TSLMConvert", dependencies: ["TSLMFormat"]),
         // Compute kernels: scalar references and SIMD versions, the worker pool.
-        .target(name: "TSLMKernels", dependencies: ["TSLMFormat"]),
+        .target(name: "TSLMKernels", dependencies: ["TSLMFormat"], swiftSettings: kernelSettings),
+        // `swift run -c release TSLMKernelsBench [rows] [cols] [tokens]`: kernel GB/s and GFLOP/s.
+        .executableTarget(name: "TSLMKernelsBench", dependencies: ["TSLMKernels", "TSLMFormat"],
+                          swiftSettings: kernelSettings),
         // Tokenizers: byte-level BPE, SentencePiece BPE, added/special tokens, streaming decode.
         .target(name: "TSLMTokenizers", dependencies: ["TSLMFormat"]),
         // Models (one file per architecture), KV cache, sampling, chat templates, generation.

@@ -1,0 +1,40 @@
+/// Vectorized transcendental functions for the activation kernels.
+enum VectorMath {
+    /// eˣ for 8 floats, within about 2 ulp of the correctly rounded result over the whole float
+    /// range: 0 below −103.97 (where eˣ underflows), +∞ above 88.72, NaN stays NaN.
+    ///
+    /// Range reduction x = n·ln2 + r with |r| ≤ ln2/2 (ln2 split in two for exactness), a
+    /// degree-6 polynomial for eʳ (Cephes coefficients), then scaling by 2ⁿ in two steps so
+    /// that n = 128 and subnormal results still come out right.
+    @inline(__always) static func exp(_ x: SIMD8<Float>) -> SIMD8<Float> {
+        let xc = x.clamped(lowerBound: SIMD8(repeating: -104), upperBound: SIMD8(repeating: 89))
+        // n = round(x / ln2) by the 1.5·2²³ trick.
+        let magic = SIMD8<Float>(repeating: 12_582_912)
+        let t = xc * SIMD8(repeating: 1.442_695_040_888_963_4) + magic
+        let n = t - magic
+        let ni = unsafeBitCast(t, to: SIMD8<Int32>.self) &- SIMD8(repeating: 0x4B40_0000)
+        var r = xc - n * SIMD8(repeating: 0.693_359_375)
+        r = r - n * SIMD8(repeating: -2.121_944_400_546_905_8e-4)
+        var p = SIMD8<Float>(repeating: 1.987_569_150_0e-4)
+        p = p * r + SIMD8(repeating: 1.398_199_950_7e-3)
+        p = p * r + SIMD8(repeating: 8.333_451_907_3e-3)
+        p = p * r + SIMD8(repeating: 4.166_579_589_4e-2)
+        p = p * r + SIMD8(repeating: 1.666_666_545_9e-1)
+        p = p * r + SIMD8(repeating: 5.000_000_120_1e-1)
+        p = p * (r * r) + r + SIMD8(repeating: 1)
+        // 2ⁿ = 2^(n/2) · 2^(n − n/2); each factor's exponent stays in range for n ∈ [−150, 129].
+        let h = ni &>> 1
+        let s1 = unsafeBitCast((h &+ 127) &<< 23, to: SIMD8<Float>.self)
+        let s2 = unsafeBitCast((ni &- h &+ 127) &<< 23, to: SIMD8<Float>.self)
+        var result = p * s1 * s2
+        result.replace(with: .infinity, where: x .> SIMD8(repeating: 88.722_84))
+        result.replace(with: 0, where: x .< SIMD8(repeating: -103.972_08))
+        result.replace(with: x, where: x .!= x)
+        return result
+    }
+
+    /// 1 / (1 + e⁻ˣ).
+    @inline(__always) static func sigmoid(_ x: SIMD8<Float>) -> SIMD8<Float> {
+        1 / (1 + exp(-x))
+    }
+}

@@ -1,0 +1,52 @@
+import TSLMFormat
+
+/// A row-major weight matrix `[rows, cols]` in its storage dtype, viewed in place.
+///
+/// Rows are independent and `rowBytes` apart; for the block types (q8_0, q4_0, q4_1) each row
+/// is `cols / 32` blocks, so `cols` must be a multiple of 32 (the format guarantees this for
+/// every stored tensor; `init(validating:...)` checks it). `data` usually points into a mapped
+/// `.tslm` file: its start is 64-byte aligned but rows need not be, and the kernels load
+/// unaligned.
+public struct WeightMatrix: @unchecked Sendable {
+    public let dtype: DType
+    public let rows: Int
+    public let cols: Int
+    public let data: UnsafeRawPointer
+
+    /// Wraps `data` without checks; the caller guarantees `rows * rowBytes` readable bytes,
+    /// non-negative sizes and, for block types, `cols % 32 == 0`.
+    public init(dtype: DType, rows: Int, cols: Int, data: UnsafeRawPointer) {
+        self.dtype = dtype
+        self.rows = rows
+        self.cols = cols
+        self.data = data
+    }
+
+    /// Wraps `data` after checking the shape against the dtype and the `byteCount` available:
+    /// throws `invalidShape` for negative sizes or a block type whose `cols` is not a whole
+    /// number of blocks, `sizeOverflow` when the size does not fit, and `sizeMismatch` when
+    /// `byteCount` is not exactly `rows * rowBytes`.
+    public init(validating dtype: DType, rows: Int, cols: Int, data: UnsafeRawPointer,
+                byteCount: Int, file: String, tensor: String) throws {
+        guard rows >= 0, cols >= 0 else {
+            throw TSLMError.invalidShape(file: file, tensor: tensor, shape: [rows, cols],
+                                         reason: "negative dimension")
+        }
+        let expected = try dtype.validatedByteCount(shape: [UInt64(rows), UInt64(cols)],
+                                                    file: file, tensor: tensor)
+        guard expected == UInt64(byteCount) else {
+            throw TSLMError.sizeMismatch(file: file, tensor: tensor, expected: expected,
+                                         actual: UInt64(max(0, byteCount)))
+        }
+        self.init(dtype: dtype, rows: rows, cols: cols, data: data)
+    }
+
+    /// Bytes per row: `cols / blockSize * bytesPerBlock`.
+    public var rowBytes: Int { cols / dtype.blockSize * dtype.bytesPerBlock }
+
+    /// Blocks per row for the block types (`cols / 32`).
+    @inline(__always) var blocksPerRow: Int { cols / 32 }
+
+    /// The start of row `r`.
+    @inline(__always) func row(_ r: Int) -> UnsafeRawPointer { data + r * rowBytes }
+}

@@ -1,0 +1,198 @@
+import XCTest
+import TSLMFormat
+@testable import TSLMKernels
+
+final class MatrixKernelTests: XCTestCase {
+    static let pools = [ThreadPool(threads: 1), ThreadPool(threads: 2)]
+    static let matrixDTypes: [DType] = [.f32, .f16, .bf16, .q8_0, .q4_0, .q4_1]
+    /// (rows, cols) pairs covering the awkward sizes without a full cross product (debug builds).
+    static let shapes: [(Int, Int)] = [(1, 32), (3, 64), (17, 96), (256, 96), (3, 2048), (17, 2048),
+                                       (1, 8224), (3, 8224), (256, 32)]
+
+    /// Σ_c |W[r,c]·x[c]| per row, from the reference-decoded weights: the scale errors are
+    /// measured against.
+    func magnitudes(_ m: TestMatrix, _ x: [Float]) -> [Float] {
+        (0..<m.matrix.rows).map { r in
+            let row = m.row(r)
+            var s: Float = 0
+            for c in 0..<row.count { s += abs(row[c] * x[c]) }
+            return s
+        }
+    }
+
+    /// The exact bound on |W·x − W·x̃| where x̃ is x after activation quantization (per block
+    /// |x − x̃| ≤ max|x_b|/254).
+    func quantizationBound(_ m: TestMatrix, _ x: [Float]) -> [Float] {
+        (0..<m.matrix.rows).map { r in
+            let row = m.row(r)
+            var bound: Float = 0
+            for b in 0..<(row.count / 32) {
+                var amax: Float = 0, wsum: Float = 0
+                for c in (32 * b)..<(32 * b + 32) { amax = max(amax, abs(x[c])); wsum += abs(row[c]) }
+                bound += amax / 254 * wsum
+            }
+            return bound
+        }
+    }
+
+    func assertClose(_ got: [Float], _ want: [Float], scale: [Float], tolerance: Float, extra: [Float]? = nil,
+                     _ what: String, file: StaticString = #filePath, line: UInt = #line) {
+        XCTAssertEqual(got.count, want.count, what, file: file, line: line)
+        var failures = 0
+        for i in 0..<min(got.count, want.count) {
+            let allowed = tolerance * scale[i % scale.count] + (extra?[i % scale.count] ?? 0) + Float.leastNormalMagnitude
+            if !(abs(got[i] - want[i]) <= allowed) {
+                failures += 1
+                if failures <= 3 {
+                    XCTFail("\(what) [\(i)]: \(got[i]) vs \(want[i]) (allowed \(allowed))", file: file, line: line)
+                }
+            }
+        }
+    }
+
+    func testMatvecMatchesReferences() {
+        var rng = TestRandom(seed: 1)
+        for dtype in Self.matrixDTypes {
+            for (rows, cols) in Self.shapes {
+                let m = TestMatrix(random: &rng, dtype: dtype, rows: rows, cols: cols, offset: Int(rng.next() % 3))
+                let x = rng.floats(cols, scale: 2)
+                var exact = [Float](repeating: 0, count: rows)
+                Reference.matvec(m.matrix, x, &exact)
+                let mag = magnitudes(m, x)
+                let what = "\(dtype) \(rows)x\(cols)"
+                var sameQ = [Float](repeating: 0, count: rows)
+                if dtype.isQuantized { Reference.matvecQuantizedActivations(m.matrix, x, &sameQ) }
+                for pool in Self.pools {
+                    var y = [Float](repeating: .nan, count: rows)
+                    Kernels.matvec(m.matrix, x, &y, pool: pool)
+                    if dtype.isQuantized {
+                        assertClose(y, sameQ, scale: mag, tolerance: Tolerance.sameQuantization, "\(what) same-quantization \(pool.threads)t")
+                        assertClose(y, exact, scale: mag, tolerance: Tolerance.quantizationSlack,
+                                    extra: quantizationBound(m, x), "\(what) exact \(pool.threads)t")
+                    } else {
+                        assertClose(y, exact, scale: mag, tolerance: Tolerance.floatDot, "\(what) \(pool.threads)t")
+                    }
+                }
+                var y = [Float](repeating: .nan, count: rows)
+                Kernels.matvec(m.matrix, x, &y, pool: nil)
+                XCTAssertFalse(y.contains { $0.isNaN }, "\(what) without pool")
+            }
+        }
+    }
+
+    func testFloatMatvecOddColumnCounts() {
+        var rng = TestRandom(seed: 2)
+        for dtype in [DType.f32, .f16, .bf16] {
+            for cols in [1, 5, 8, 37, 100] {
+                let m = TestMatrix(random: &rng, dtype: dtype, rows: 5, cols: cols, offset: 1)
+                let x = rng.floats(cols)
+                var want = [Float](repeating: 0, count: 5), got = want
+                Reference.matvec(m.matrix, x, &want)
+                Kernels.matvec(m.matrix, x, &got, pool: Self.pools[1])
+                assertClose(got, want, scale: magnitudes(m, x), tolerance: Tolerance.floatDot, "\(dtype) cols \(cols)")
+            }
+        }
+    }
+
+    func testQuantizedMatvecIsExactForQuantizableActivations() {
+        // Activations that are exactly representable after quantization (small integers, one
+        // 127 per block) make the fast path agree with the exact reference up to rounding.
+        var rng = TestRandom(seed: 3)
+        let cols = 256
+        var x = (0..<cols).map { _ in Float(Int(rng.next() % 255) - 127) }
+        for b in 0..<(cols / 32) { x[32 * b] = 127 }
+        for dtype in [DType.q8_0, .q4_0, .q4_1] {
+            let m = TestMatrix(random: &rng, dtype: dtype, rows: 9, cols: cols)
+            var want = [Float](repeating: 0, count: 9), got = want
+            Reference.matvec(m.matrix, x, &want)
+            Kernels.matvec(m.matrix, x, &got, pool: nil)
+            assertClose(got, want, scale: magnitudes(m, x), tolerance: Tolerance.sameQuantization, "\(dtype)")
+        }
+    }
+
+    func testMatmulMatchesReferences() {
+        var rng = TestRandom(seed: 4)
+        for dtype in Self.matrixDTypes + [.i8] {
+            for (rows, cols, n) in [(3, 64, 1), (17, 96, 5), (5, 2048, 17), (33, 32, 33)] {
+                let m = TestMatrix(random: &rng, dtype: dtype, rows: rows, cols: cols)
+                let x = rng.floats(n * cols)
+                var want = [Float](repeating: 0, count: n * rows)
+                if dtype.isQuantized {
+                    Reference.matmulQuantizedActivations(m.matrix, x, n: n, &want)
+                } else {
+                    Reference.matmul(m.matrix, x, n: n, &want)
+                }
+                var mag = [Float]()
+                for i in 0..<n { mag += magnitudes(m, Array(x[(i * cols)..<((i + 1) * cols)])) }
+                for pool in Self.pools {
+                    var y = [Float](repeating: .nan, count: n * rows)
+                    Kernels.matmul(m.matrix, x, n: n, &y, pool: pool)
+                    let tol = dtype.isQuantized ? Tolerance.sameQuantization : Tolerance.floatDot
+                    assertClose(y, want, scale: mag, tolerance: tol, "matmul \(dtype) \(rows)x\(cols) n=\(n) \(pool.threads)t")
+                    // Each output row of matmul equals matvec on that input.
+                    var single = [Float](repeating: 0, count: rows)
+                    Kernels.matvec(m.matrix, Array(x[((n - 1) * cols)...]), &single, pool: pool)
+                    XCTAssertEqual(Array(y[((n - 1) * rows)...]), single, "matmul last row vs matvec \(dtype)")
+                }
+            }
+        }
+    }
+
+    func testDequantizeRowMatchesReference() {
+        var rng = TestRandom(seed: 5)
+        for dtype in Self.matrixDTypes + [.i8, .f64] {
+            for cols in [32, 96, 2048] {
+                let m = TestMatrix(random: &rng, dtype: dtype, rows: 3, cols: cols, offset: 1)
+                for r in 0..<3 {
+                    var got = [Float](repeating: .nan, count: cols)
+                    Kernels.dequantizeRow(m.matrix, row: r, into: &got)
+                    XCTAssertEqual(got, m.row(r), "\(dtype) cols \(cols) row \(r)")
+                }
+            }
+        }
+    }
+
+    func testEmptyShapes() {
+        let m = TestMatrix([], dtype: .q4_0, rows: 4, cols: 0)
+        var y = [Float](repeating: .nan, count: 4)
+        Kernels.matvec(m.matrix, [], &y, pool: Self.pools[1])
+        XCTAssertEqual(y, [0, 0, 0, 0])
+        let none = TestMatrix([], dtype: .f16, rows: 0, cols: 8)
+        var z = [Float]()
+        Kernels.matmul(none.matrix, [Float](repeating: 1, count: 16), n: 2, &z, pool: Self.pools[1])
+        XCTAssertEqual(z, [])
+    }
+
+    func testValidatingInitializer() throws {
+        let buffer = UnsafeMutableRawPointer.allocate(byteCount: 64, alignment: 64)
+        defer { buffer.deallocate() }
+        let m = try WeightMatrix(validating: .q4_0, rows: 2, cols: 32, data: buffer, byteCount: 36, file: "f", tensor: "t")
+        XCTAssertEqual(m.rowBytes, 18)
+        XCTAssertThrowsError(try WeightMatrix(validating: .q4_0, rows: 2, cols: 33, data: buffer, byteCount: 36, file: "f", tensor: "t")) {
+            guard case TSLMError.invalidShape(file: "f", tensor: "t", shape: _, reason: _) = $0 else { return XCTFail("\($0)") }
+        }
+        XCTAssertThrowsError(try WeightMatrix(validating: .f16, rows: 2, cols: 32, data: buffer, byteCount: 64, file: "f", tensor: "t")) {
+            guard case TSLMError.sizeMismatch(file: "f", tensor: "t", expected: 128, actual: 64) = $0 else { return XCTFail("\($0)") }
+        }
+        XCTAssertThrowsError(try WeightMatrix(validating: .f32, rows: -1, cols: 32, data: buffer, byteCount: 0, file: "f", tensor: "t"))
+        XCTAssertThrowsError(try WeightMatrix(validating: .f32, rows: Int.max, cols: Int.max, data: buffer, byteCount: 0, file: "f", tensor: "t"))
+    }
+
+    func testActivationQuantizationMatchesReference() {
+        var rng = TestRandom(seed: 6)
+        var x = rng.floats(32 * 8, scale: 3)
+        x[5] = .nan
+        x[40] = 0; for i in 64..<96 { x[i] = 0 }  // an all-zero block
+        x[100] = 1e-30
+        let act = QuantizedActivations(tokens: 1, blocks: 8)
+        defer { act.deallocate() }
+        act.quantize(token: 0, x)
+        var q = [Int8](repeating: 0, count: 32)
+        for b in 0..<8 {
+            let (d, s) = x.withUnsafeBufferPointer { Reference.quantizeActivationBlock($0.baseAddress! + 32 * b, into: &q) }
+            XCTAssertEqual(act.scales[b], d, "block \(b) scale")
+            XCTAssertEqual(act.sums[b], d * Float(s), "block \(b) sum")
+            XCTAssertEqual(Array(UnsafeBufferPointer(start: act.quants + 32 * b, count: 32)), q, "block \(b) quants")
+        }
+    }
+}
