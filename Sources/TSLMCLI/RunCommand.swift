@@ -58,6 +58,9 @@ struct Run: ParsableCommand {
     @Option(name: .customLong("ctx"), help: "Context length (KV cache positions; default min(model, 4096)).")
     var contextLength: Int?
 
+    @Flag(name: .customLong("kv-f16"), help: "Store the KV cache as f16 (half the memory).")
+    var halfCache = false
+
     @Flag(name: .long, help: "Wrap the prompt in the model's chat template.")
     var chat = false
 
@@ -73,7 +76,7 @@ struct Run: ParsableCommand {
         try runReportingErrors {
             let loaded = try LoadedModel(path: model)
             let pool = ThreadPool(threads: threads)
-            let session = try TextSession(loaded, contextLength: contextLength, pool: pool)
+            let session = try TextSession(loaded, contextLength: contextLength, halfCache: halfCache, pool: pool)
             var text = prompt
             var stops = stop
             if chat {
