@@ -1,0 +1,313 @@
+/*
+ * tslm.h — the C interface of tslm, an embeddable runtime for time-series language models.
+ *
+ * This header is the source of truth: the library implements it with Swift's
+ * `@c @implementation`, so a definition that drifts from a declaration here does not compile.
+ *
+ * Conventions
+ *   - Every function that can fail returns an int32_t status: TSLM_OK (0) or a negative
+ *     TSLM_ERR_* code. After a failure, tslm_last_error() returns a message on the calling thread
+ *     that names the file, tensor or argument at fault.
+ *   - Every object the library returns has a matching *_free. Handles are opaque.
+ *   - Strings are NUL-terminated UTF-8. Functions that fill caller buffers take (buf, buf_size,
+ *     &out_len): out_len receives the length the full result needs (bytes without the NUL, or
+ *     elements); when buf_size is too small the call returns TSLM_ERR_BUFFER_TOO_SMALL and writes
+ *     nothing, so a caller can ask with buf_size 0 first, then allocate.
+ *   - Parameters come as by-value structs from *_default_params(); change the fields you need.
+ *   - Series values are float (binary32), channel-major: values[c * length + t].
+ *   - Only fixed-width types cross this boundary; no library call exits, traps or prints.
+ *
+ * Build an application:  cc app.c $(pkg-config --cflags --libs tslm)
+ */
+#ifndef TSLM_H
+#define TSLM_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#if defined(_WIN32)
+#  define TSLM_API __declspec(dllexport)
+#else
+#  define TSLM_API __attribute__((visibility("default")))
+#endif
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/* ------------------------------------------------------------------------------------------ */
+/* Versions, status codes, errors, logging                                                      */
+/* Thread safety: all functions in this section may be called from any thread at any time.    */
+/* ------------------------------------------------------------------------------------------ */
+
+/** The ABI version this header describes; tslm_abi_version() returns the library's. */
+#define TSLM_ABI_VERSION 1
+
+#define TSLM_OK                      0
+#define TSLM_ERR_IO                 -1  /* a file could not be opened, read or written */
+#define TSLM_ERR_FORMAT             -2  /* a file is malformed, truncated or fails a checksum */
+#define TSLM_ERR_INVALID_ARGUMENT   -3  /* NULL, freed or foreign handle; bad length; NaN/Inf; ... */
+#define TSLM_ERR_UNSUPPORTED        -4  /* an architecture, dtype or feature this build lacks */
+#define TSLM_ERR_WRONG_KIND         -5  /* the model's kind cannot do this (e.g. forecast on text) */
+#define TSLM_ERR_CONTEXT_FULL       -6  /* the prompt or generation does not fit the context */
+#define TSLM_ERR_BUFFER_TOO_SMALL   -7  /* out_len says how much is needed */
+#define TSLM_ERR_CANCELLED          -8  /* a callback returned false */
+#define TSLM_ERR_INTERNAL           -9  /* a bug: please report it with tslm_last_error() */
+
+/** The library version, e.g. "0.1.0". Static storage. */
+TSLM_API const char *tslm_version(void);
+
+/** The library's ABI version; compare with TSLM_ABI_VERSION. */
+TSLM_API uint32_t tslm_abi_version(void);
+
+/** A short constant name for a status code ("TSLM_ERR_IO", ...). Static storage. */
+TSLM_API const char *tslm_status_name(int32_t status);
+
+/**
+ * The message of the last failed call on this thread ("" if none). Valid until the next call
+ * into the library on this thread.
+ */
+TSLM_API const char *tslm_last_error(void);
+
+#define TSLM_LOG_ERROR 0
+#define TSLM_LOG_WARN  1
+#define TSLM_LOG_INFO  2
+
+/** Receives log lines (level, NUL-terminated message, user_data). May be called from any thread. */
+typedef void (*tslm_log_callback)(int32_t level, const char *message, void *user_data);
+
+/**
+ * Sets the process-wide log callback (NULL = no logging, the default: the library never prints).
+ * Set it before loading models; it is read without a lock by worker threads.
+ */
+TSLM_API void tslm_set_log_callback(tslm_log_callback callback, void *user_data);
+
+/* ------------------------------------------------------------------------------------------ */
+/* Models                                                                                       */
+/* Thread safety: a loaded model is immutable. Any number of threads may use one model at once */
+/* (through their own sessions); tslm_model_free must not race with any other use of it.       */
+/* ------------------------------------------------------------------------------------------ */
+
+typedef struct tslm_model tslm_model;
+
+/** What a model does. */
+#define TSLM_KIND_TEXT       0  /* text in, text out */
+#define TSLM_KIND_CLASSIFIER 1  /* series + text in, rationale and answer out (OpenTSLM) */
+#define TSLM_KIND_FORECASTER 2  /* series history in, forecast out (ChatTime, Time-LLM, LSTM) */
+
+typedef struct tslm_model_params {
+    int32_t n_threads;        /* worker threads for sessions of this model; 0 = all cores */
+    bool    use_mmap;         /* true: map the file (zero-copy); false: read it into memory */
+    bool    verify_checksums; /* true: check every tensor's xxHash64 while loading (slower) */
+    int32_t context_length;   /* default context of new sessions, in tokens; 0 = min(model, 4096) */
+} tslm_model_params;
+
+/** Defaults: n_threads 0, use_mmap true, verify_checksums false, context_length 0. */
+TSLM_API tslm_model_params tslm_model_default_params(void);
+
+/**
+ * Opens, validates and maps a .tslm file and builds its model and tokenizer.
+ * On success *out_model receives a handle to free with tslm_model_free; on failure it is NULL.
+ * Errors: TSLM_ERR_IO (missing/unreadable), TSLM_ERR_FORMAT (corrupt), TSLM_ERR_UNSUPPORTED
+ * (unknown architecture), TSLM_ERR_INVALID_ARGUMENT.
+ */
+TSLM_API int32_t tslm_model_load(const char *path, tslm_model_params params, tslm_model **out_model);
+
+/**
+ * Frees a model. Sessions of the model must be freed first (TSLM_ERR_INVALID_ARGUMENT if any is
+ * alive; the model is then not freed). NULL is a no-op returning TSLM_OK; a handle that is not a
+ * live model (already freed, or never one) returns TSLM_ERR_INVALID_ARGUMENT.
+ */
+TSLM_API int32_t tslm_model_free(tslm_model *model);
+
+/** TSLM_KIND_* of the model, or a negative status. */
+TSLM_API int32_t tslm_model_kind(const tslm_model *model);
+
+/** general.architecture ("llama", "gemma3", ...); owned by the model. NULL on a bad handle. */
+TSLM_API const char *tslm_model_architecture(const tslm_model *model);
+
+/** The model's maximum context length in tokens, or a negative status. */
+TSLM_API int32_t tslm_model_context_length(const tslm_model *model);
+
+/** The vocabulary size, or a negative status. */
+TSLM_API int32_t tslm_model_vocab_size(const tslm_model *model);
+
+/**
+ * A metadata value rendered as text (numbers in decimal, booleans as true/false, arrays as
+ * "[type] x count"), copied into buf. TSLM_ERR_INVALID_ARGUMENT if the key does not exist.
+ */
+TSLM_API int32_t tslm_model_meta(const tslm_model *model, const char *key,
+                                 char *buf, size_t buf_size, size_t *out_len);
+
+/* ------------------------------------------------------------------------------------------ */
+/* Tokens and chat templates                                                                    */
+/* Thread safety: safe on a shared model from any number of threads.                           */
+/* ------------------------------------------------------------------------------------------ */
+
+/**
+ * Tokenizes text into tokens[0 .. max_tokens). add_special: prepend BOS if the model does;
+ * parse_special: text like "<|im_end|>" becomes its special token. *out_count receives the
+ * number of tokens the text needs.
+ */
+TSLM_API int32_t tslm_tokenize(const tslm_model *model, const char *text, bool add_special,
+                               bool parse_special, int32_t *tokens, size_t max_tokens,
+                               size_t *out_count);
+
+/** Turns tokens back into UTF-8 text; skip_special drops control tokens. */
+TSLM_API int32_t tslm_detokenize(const tslm_model *model, const int32_t *tokens, size_t n_tokens,
+                                 bool skip_special, char *buf, size_t buf_size, size_t *out_len);
+
+typedef struct tslm_chat_message {
+    const char *role;     /* "system", "user" or "assistant" */
+    const char *content;
+} tslm_chat_message;
+
+/**
+ * Renders messages with the model's chat template (ChatML, Llama-3, Gemma or Alpaca, chosen from
+ * its tokenizer.chat_template) followed by the prefix that starts the assistant's reply.
+ * TSLM_ERR_UNSUPPORTED if the model has no template this library knows.
+ */
+TSLM_API int32_t tslm_chat_apply_template(const tslm_model *model, const tslm_chat_message *messages,
+                                          size_t n_messages, char *buf, size_t buf_size,
+                                          size_t *out_len);
+
+/* ------------------------------------------------------------------------------------------ */
+/* Sessions: a prompt made of text and series, then generation                                  */
+/* Thread safety: a session is used by one thread at a time. Sessions of one model on          */
+/* different threads run concurrently and give the same results as run one after another.     */
+/* ------------------------------------------------------------------------------------------ */
+
+typedef struct tslm_session tslm_session;
+
+typedef struct tslm_session_params {
+    int32_t context_length;   /* tokens (positions) the session holds; 0 = the model's default */
+    bool    kv_f16;           /* store keys and values as f16 (half the memory) */
+} tslm_session_params;
+
+/** Defaults: context_length 0, kv_f16 false. */
+TSLM_API tslm_session_params tslm_session_default_params(void);
+
+/** Creates a session (its KV cache) on a model. Free it with tslm_session_free. */
+TSLM_API int32_t tslm_session_new(tslm_model *model, tslm_session_params params,
+                                  tslm_session **out_session);
+
+/** Frees a session. NULL is a no-op; a handle that is not a live session is an error. */
+TSLM_API int32_t tslm_session_free(tslm_session *session);
+
+/** Forgets everything appended or generated so far. */
+TSLM_API int32_t tslm_session_reset(tslm_session *session);
+
+/** Number of positions used in the session's context. Negative status on a bad handle. */
+TSLM_API int32_t tslm_session_position(const tslm_session *session);
+
+/**
+ * Appends text to the prompt and runs it through the model. add_special: prepend BOS when the
+ * model's tokenizer adds one. Special-token text ("<|im_start|>") is parsed.
+ * TSLM_ERR_CONTEXT_FULL if it does not fit (the session is then unchanged).
+ */
+TSLM_API int32_t tslm_session_append_text(tslm_session *session, const char *text, bool add_special);
+
+/**
+ * Appends a recording: n_channels series of `length` samples each (values[c * length + t]),
+ * every channel one series, described by `description` (NULL: the preset's description). preset:
+ * a task's normalization and description text ("har", "sleep", "ecg", "tsqa", "m4") or NULL /
+ * "custom". Values must be finite. Text models return TSLM_ERR_WRONG_KIND (after the arguments
+ * are checked).
+ */
+TSLM_API int32_t tslm_session_append_series(tslm_session *session, const float *values,
+                                            int64_t length, int32_t n_channels,
+                                            const char *description, const char *preset);
+
+/** Returns false to stop generation (the call then returns TSLM_ERR_CANCELLED). */
+typedef bool (*tslm_token_callback)(const char *piece, void *user_data);
+
+typedef struct tslm_sampler_params {
+    float    temperature;     /* 0 = greedy */
+    int32_t  top_k;           /* 0 = off */
+    float    top_p;           /* 1 = off */
+    float    min_p;           /* 0 = off */
+    float    repeat_penalty;  /* 1 = off */
+    int32_t  repeat_window;   /* tokens looked back for the penalty */
+    uint64_t seed;            /* equal seeds give equal text */
+} tslm_sampler_params;
+
+/** Defaults: greedy (temperature 0, top_k 0, top_p 1, min_p 0, penalty 1, window 64). */
+TSLM_API tslm_sampler_params tslm_sampler_default_params(void);
+
+typedef struct tslm_generate_params {
+    int32_t             max_tokens;   /* tokens to generate at most */
+    tslm_sampler_params sampler;
+    const char *const  *stop;         /* n_stop stop strings (not included in the text), or NULL */
+    int32_t             n_stop;
+} tslm_generate_params;
+
+/** Defaults: max_tokens 256, greedy, no stop strings (generation still stops at EOS). */
+TSLM_API tslm_generate_params tslm_generate_default_params(void);
+
+/**
+ * Generates after everything appended, calling callback (may be NULL) with each piece of text
+ * as it becomes final. The whole text, the answer and statistics are then available from the
+ * tslm_session_last_* functions. The generated tokens stay in the context, so a conversation can
+ * go on with tslm_session_append_text.
+ */
+TSLM_API int32_t tslm_session_generate(tslm_session *session, tslm_generate_params params,
+                                       tslm_token_callback callback, void *user_data);
+
+/** The text of the last generation. */
+TSLM_API int32_t tslm_session_last_text(const tslm_session *session, char *buf, size_t buf_size,
+                                        size_t *out_len);
+
+/**
+ * The answer of the last generation: the text after its last "Answer: ", without a final period,
+ * trimmed; the whole text trimmed when there is no "Answer: ".
+ */
+TSLM_API int32_t tslm_session_last_answer(const tslm_session *session, char *buf, size_t buf_size,
+                                          size_t *out_len);
+
+#define TSLM_STOP_EOS       0  /* the model ended its text */
+#define TSLM_STOP_STRING    1  /* a stop string appeared */
+#define TSLM_STOP_LENGTH    2  /* max_tokens reached */
+#define TSLM_STOP_CANCELLED 3  /* the callback returned false */
+#define TSLM_STOP_CONTEXT   4  /* the context filled up */
+
+typedef struct tslm_generation_stats {
+    int32_t prompt_tokens;     /* positions run before generation started */
+    int32_t generated_tokens;
+    double  prompt_seconds;
+    double  generate_seconds;
+    int32_t stop_reason;       /* TSLM_STOP_* */
+} tslm_generation_stats;
+
+/** Statistics of the last generation. */
+TSLM_API int32_t tslm_session_last_stats(const tslm_session *session, tslm_generation_stats *out_stats);
+
+/* ------------------------------------------------------------------------------------------ */
+/* Forecasting                                                                                  */
+/* Thread safety: safe on a shared model from any number of threads.                           */
+/* ------------------------------------------------------------------------------------------ */
+
+typedef struct tslm_forecast_params {
+    int32_t      horizon;          /* steps to forecast */
+    const float *quantile_levels;  /* n_quantiles levels in (0, 1), or NULL */
+    int32_t      n_quantiles;
+    int32_t      n_samples;        /* sampled paths for sampling forecasters; 0 = the model's */
+    uint64_t     seed;
+} tslm_forecast_params;
+
+/** Defaults: horizon 16, no quantiles, n_samples 0, seed 0. */
+TSLM_API tslm_forecast_params tslm_forecast_default_params(void);
+
+/**
+ * Forecasts `horizon` steps after history[0 .. length) into out_point[0 .. horizon) and, when
+ * quantiles are asked for, out_quantiles[q * horizon + t]. History values must be finite.
+ * Text models return TSLM_ERR_WRONG_KIND (after the arguments are checked).
+ */
+TSLM_API int32_t tslm_forecast(tslm_model *model, const float *history, int64_t length,
+                               tslm_forecast_params params, float *out_point, float *out_quantiles);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif /* TSLM_H */
