@@ -12,6 +12,7 @@ public enum RuntimeError: Error, Equatable, Sendable, CustomStringConvertible {
     case noChatTemplate
     case invalidArgument(name: String, reason: String)
     case tokenizer(String)
+    case wrongKind(operation: String, kind: String)
 
     public var description: String {
         switch self {
@@ -27,6 +28,7 @@ public enum RuntimeError: Error, Equatable, Sendable, CustomStringConvertible {
         case .noChatTemplate: "the model has no chat template this runtime knows (ChatML, Llama-3, Gemma, Alpaca)"
         case let .invalidArgument(n, r): "invalid argument \(n): \(r)"
         case let .tokenizer(m): "tokenizer: \(m)"
+        case let .wrongKind(op, k): "\(op) needs a model of another kind: this one is a \(k) model"
         }
     }
 }

@@ -22,6 +22,42 @@ public final class LoadedModel: @unchecked Sendable {
 
     /// The chat template named by the file's `tokenizer.chat_template`, if recognized.
     public var chatTemplate: ChatTemplate? { ChatTemplate.detect(jinja: file.metadata.string("tokenizer.chat_template")) }
+
+    /// What the model does, from its `timeseries.model` metadata (absent: a text model).
+    public var kind: ModelKind { ModelKind(timeseriesModel: file.metadata.string("timeseries.model")) }
+}
+
+/// What a model does with its inputs.
+public enum ModelKind: String, Sendable {
+    /// Text in, text out.
+    case text
+    /// Series and text in, a rationale ending in "Answer: ..." out (OpenTSLM).
+    case classifier
+    /// A series' history in, its forecast out (ChatTime, Time-LLM, LSTM).
+    case forecaster
+
+    init(timeseriesModel: String?) {
+        switch timeseriesModel {
+        case nil: self = .text
+        case let name? where name.hasPrefix("opentslm"): self = .classifier
+        default: self = .forecaster
+        }
+    }
+}
+
+/// A task's normalization and series description (OpenTSLM's curriculum tasks), or `custom`.
+public enum SeriesPreset: String, CaseIterable, Sendable {
+    case custom, har, sleep, ecg, tsqa, m4
+}
+
+/// The answer in a model's text: what follows the last "Answer: ", without a final period,
+/// trimmed; the whole text trimmed when there is no "Answer: ".
+public func extractAnswer(_ text: String) -> String {
+    var answer = Substring(text)
+    if let r = text.range(of: "Answer: ", options: .backwards) { answer = text[r.upperBound...] }
+    var trimmed = answer.trimmingCharacters(in: .whitespacesAndNewlines)
+    if trimmed.hasSuffix(".") { trimmed.removeLast() }
+    return trimmed.trimmingCharacters(in: .whitespacesAndNewlines)
 }
 
 /// Why generation stopped.
@@ -67,13 +103,74 @@ public final class TextSession {
         self.pool = pool
     }
 
+    /// Logits after the last position run, the start of the next generation.
+    private var lastLogits: [Float]?
+    /// A generated token that was sampled but not yet run (generation stopped after sampling it).
+    private var pendingToken: Int32?
+    /// Seconds spent running prompt positions since the last generation.
+    private var appendSeconds = 0.0
+
     /// Forgets everything in the cache.
-    public func reset() { tokens = [] }
+    public func reset() {
+        tokens = []
+        lastLogits = nil
+        pendingToken = nil
+        appendSeconds = 0
+    }
+
+    /// Appends text to the prompt and runs it. addSpecial: BOS first when the tokenizer adds one.
+    /// Special-token text ("<|im_start|>") is parsed. On failure the session is unchanged.
+    public func appendText(_ text: String, addSpecial: Bool) throws {
+        try append(tokenizer.encode(text, addSpecial: addSpecial, parseSpecial: true))
+    }
+
+    /// Appends `channels` series of `length` samples each (values[c * length + t]), each channel
+    /// described by `description` ("{mean}", "{std}", "{channel}" are filled in) or the preset's text.
+    /// The arguments are checked first; a text model then throws `RuntimeError.wrongKind`.
+    public func appendSeries(_ values: [Float], length: Int, channels: Int, description: String?,
+                             preset: SeriesPreset) throws {
+        guard length > 0 else { throw RuntimeError.invalidArgument(name: "series length", reason: "\(length) must be > 0") }
+        guard channels > 0 else { throw RuntimeError.invalidArgument(name: "channel count", reason: "\(channels) must be > 0") }
+        let (total, overflow) = length.multipliedReportingOverflow(by: channels)
+        guard !overflow, total == values.count else {
+            throw RuntimeError.invalidArgument(name: "series values",
+                                               reason: "\(values.count) values for \(channels) channels of \(length) samples")
+        }
+        if let bad = values.firstIndex(where: { !$0.isFinite }) {
+            throw RuntimeError.invalidArgument(name: "series values",
+                                               reason: "value \(values[bad]) at channel \(bad / length), sample \(bad % length) is not finite")
+        }
+        throw RuntimeError.wrongKind(operation: "appending a series", kind: loaded.kind.rawValue)
+    }
+
+    /// Generates after everything appended so far (see `generate(promptTokens:...)`). The
+    /// generated tokens stay in the context, so a conversation can go on with `appendText`.
+    public func generate(maxTokens: Int, sampler params: SamplerParams = SamplerParams(), stop: [String] = [],
+                         onText: ((String) -> Bool)? = nil) throws -> GenerationResult {
+        if let p = pendingToken {
+            pendingToken = nil
+            do { try append([p]) } catch { pendingToken = p; throw error }
+        }
+        guard let logits = lastLogits else { throw RuntimeError.emptyPrompt }
+        return try continueGeneration(from: logits, maxTokens: maxTokens, sampler: params, stop: stop, onText: onText)
+    }
 
     /// Runs `newTokens` through the model (in batches) and returns the logits after the last.
+    /// A token the last generation sampled but did not run goes first. On failure the session is
+    /// unchanged.
     @discardableResult
     public func append(_ newTokens: [Int32]) throws -> [Float] {
         guard !newTokens.isEmpty else { throw RuntimeError.emptyPrompt }
+        let t0 = Date()
+        let logits = try run((pendingToken.map { [$0] } ?? []) + newTokens)
+        lastLogits = logits
+        pendingToken = nil
+        appendSeconds += Date().timeIntervalSince(t0)
+        return logits
+    }
+
+    /// Runs tokens at the next positions; the logits after the last.
+    private func run(_ newTokens: [Int32]) throws -> [Float] {
         guard tokens.count + newTokens.count <= cache.capacity else {
             if tokens.isEmpty { throw RuntimeError.promptTooLong(tokens: newTokens.count, context: cache.capacity) }
             throw RuntimeError.contextFull(context: cache.capacity)
@@ -114,13 +211,23 @@ public final class TextSession {
         return try generate(promptTokens: ids, maxTokens: maxTokens, sampler: params, stop: stop, onText: onText)
     }
 
+    /// Runs `promptTokens` after what the session holds, then generates.
     public func generate(promptTokens: [Int32], maxTokens: Int, sampler params: SamplerParams = SamplerParams(),
                          stop: [String] = [], onText: ((String) -> Bool)? = nil) throws -> GenerationResult {
         guard maxTokens >= 0 else { throw RuntimeError.invalidArgument(name: "max tokens", reason: "\(maxTokens) must be ≥ 0") }
         guard !promptTokens.isEmpty else { throw RuntimeError.emptyPrompt }
+        let logits = try append(promptTokens)
+        return try continueGeneration(from: logits, maxTokens: maxTokens, sampler: params, stop: stop, onText: onText)
+    }
+
+    /// The sampling loop, starting from the logits after the last position run.
+    private func continueGeneration(from startLogits: [Float], maxTokens: Int, sampler params: SamplerParams,
+                                    stop: [String], onText: ((String) -> Bool)?) throws -> GenerationResult {
+        guard maxTokens >= 0 else { throw RuntimeError.invalidArgument(name: "max tokens", reason: "\(maxTokens) must be ≥ 0") }
         var sampler = try Sampler(params)
-        let t0 = Date()
-        var logits = try append(promptTokens)
+        var logits = startLogits
+        let promptTokens = tokens.count, promptSeconds = appendSeconds
+        appendSeconds = 0
         let t1 = Date()
         var generated: [Int32] = []
         var decoder = tokenizer.makeStreamingDecoder(skipSpecial: true)
@@ -153,14 +260,22 @@ public final class TextSession {
             if tokens.count >= cache.capacity { reason = .contextFull; break }
             logits = try append([next])
         }
+        // Every exit but EOS leaves the last sampled token not yet run: it goes in first when the
+        // conversation goes on.
+        if let last = generated.last, reason != .endOfSequence {
+            pendingToken = last
+            lastLogits = nil
+        } else {
+            lastLogits = logits
+        }
         if reason != .stopString && reason != .cancelled {
             pending += decoder.finish()
             text += pending
             if let onText, !pending.isEmpty { _ = onText(pending) }
         }
         let t2 = Date()
-        return GenerationResult(text: text, tokens: generated, stopReason: reason, promptTokens: promptTokens.count,
-                                promptSeconds: t1.timeIntervalSince(t0), generatedTokens: generated.count,
+        return GenerationResult(text: text, tokens: generated, stopReason: reason, promptTokens: promptTokens,
+                                promptSeconds: promptSeconds, generatedTokens: generated.count,
                                 generateSeconds: t2.timeIntervalSince(t1))
     }
 

@@ -101,4 +101,62 @@ final class TextSessionTests: XCTestCase {
         let b = try session.generate(promptTokens: golden.prompt_ids, maxTokens: 8)
         XCTAssertEqual(a.tokens, b.tokens)
     }
+
+    func testAppendTextThenGenerateMatchesOneShotGeneration() throws {
+        let text = "Sensor 7 reads 21.5 C; the fan is off."
+        let ids = loaded.tokenizer.encode(text, addSpecial: false, parseSpecial: false)
+        let one = try TextSession(loaded, contextLength: 64).generate(promptTokens: ids, maxTokens: 16)
+        let session = try TextSession(loaded, contextLength: 64)
+        try session.appendText("Sensor 7 reads 21.5 C;", addSpecial: false)
+        try session.appendText(" the fan is off.", addSpecial: false)
+        let r = try session.generate(maxTokens: 16)
+        XCTAssertEqual(r.tokens, one.tokens)
+        XCTAssertEqual(r.text, one.text)
+        XCTAssertEqual(r.promptTokens, ids.count)
+    }
+
+    func testGenerationContinuesAcrossCalls() throws {
+        // 8 + 8 tokens in two calls are the 16 of one call: the 8th token of the first call is run
+        // at the start of the second.
+        let one = try TextSession(loaded, contextLength: 64)
+        let whole = try one.generate(promptTokens: golden.prompt_ids, maxTokens: 16)
+        XCTAssertEqual(whole.tokens, Array(golden.greedy_ids.prefix(16)))
+        let two = try TextSession(loaded, contextLength: 64)
+        try two.append(golden.prompt_ids)
+        let a = try two.generate(maxTokens: 8)
+        let b = try two.generate(maxTokens: 8)
+        XCTAssertEqual(a.tokens + b.tokens, whole.tokens)
+        XCTAssertEqual(b.promptTokens, golden.prompt_ids.count + 8)  // the 8th token ran at the start of the second call
+    }
+
+    func testGenerateWithNothingAppendedIsAnError() throws {
+        let session = try TextSession(loaded, contextLength: 64)
+        XCTAssertThrowsError(try session.generate(maxTokens: 4)) { XCTAssertEqual($0 as? RuntimeError, .emptyPrompt) }
+        XCTAssertThrowsError(try session.appendText("", addSpecial: false)) { XCTAssertEqual($0 as? RuntimeError, .emptyPrompt) }
+    }
+
+    func testSeriesOnATextModelIsCheckedThenRefused() throws {
+        let session = try TextSession(loaded, contextLength: 64)
+        XCTAssertEqual(loaded.kind, .text)
+        func reason(_ body: () throws -> Void) -> RuntimeError? {
+            do { try body(); return nil } catch { return error as? RuntimeError }
+        }
+        let ok: [Float] = [1, 2, 3, 4, 5, 6]
+        XCTAssertEqual(reason { try session.appendSeries(ok, length: 3, channels: 2, description: nil, preset: .custom) },
+                       .wrongKind(operation: "appending a series", kind: "text"))
+        for (values, length, channels) in [(ok, 0, 2), (ok, 3, 0), (ok, 4, 2), ([Float](), 0, 1),
+                                           ([1, .nan, 3], 3, 1), ([1, 2, .infinity], 3, 1), (ok, Int.max, 2)] {
+            guard case .invalidArgument? = reason({ try session.appendSeries(values, length: length, channels: channels,
+                                                                              description: nil, preset: .custom) }) else {
+                return XCTFail("\(values) \(length)×\(channels) was not refused as an invalid argument")
+            }
+        }
+    }
+
+    func testExtractAnswer() {
+        XCTAssertEqual(extractAnswer("The signal is calm. Answer: resting."), "resting")
+        XCTAssertEqual(extractAnswer("Answer: a. Then more. Answer: walking \n"), "walking")
+        XCTAssertEqual(extractAnswer("  no marker here. "), "no marker here")
+        XCTAssertEqual(extractAnswer(""), "")
+    }
 }
