@@ -6,16 +6,24 @@ PREFIX      ?= /usr/local
 BIN_DEBUG   := .build/debug/tslm
 BIN_RELEASE := .build/release/tslm
 SMOLLM2     := .cache/models/SmolLM2-135M-Instruct.Q4_1.gguf
+# Release builds link the Swift standard library and Foundation statically: the CLI and
+# libtslm.so then run on a machine without Swift.
+RELEASE     := -c release -Xswiftc -static-stdlib
+LIB_BUILT   := .build/release/libtslmc.so
+VERSION     := 0.1.0
 
-.PHONY: all deps models build release test demo fixtures bench bench-convert clean
+.PHONY: all deps models build release lib install examples test test-capi tsan demo fixtures bench bench-convert clean
 
 all: build
 
-## deps: system packages (libzstd-dev) — needs root on a fresh machine.
+## deps: system packages (libzstd-dev; for the C API tests a C/C++ compiler, pkg-config and
+## valgrind) — needs root on a fresh machine.
+DEB_PACKAGES := libzstd-dev pkg-config valgrind g++
 deps:
-	@dpkg -s libzstd-dev >/dev/null 2>&1 || { \
-	  echo "installing libzstd-dev..."; \
-	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq libzstd-dev >/dev/null; }
+	@missing=""; for p in $(DEB_PACKAGES); do dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
+	if [ -n "$$missing" ]; then \
+	  echo "installing$$missing..."; \
+	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing >/dev/null; fi
 
 ## models: the pinned real model used by tests and the demo.
 models:
@@ -26,13 +34,48 @@ build: deps
 	$(SWIFT) build
 
 release: deps
-	$(SWIFT) build -c release
+	$(SWIFT) build $(RELEASE)
+
+## lib: libtslm.so (built as libtslmc.so; its soname is libtslm.so), exporting only tslm_*.
+lib: deps
+	$(SWIFT) build $(RELEASE) --product tslmc
+
+## install: header, libtslm.so, the tslm CLI and tslm.pc under PREFIX (default /usr/local).
+install: lib
+	$(SWIFT) build $(RELEASE) --product tslm
+	install -d $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(PREFIX)/lib/pkgconfig $(DESTDIR)$(PREFIX)/include
+	install -m 755 $(BIN_RELEASE) $(DESTDIR)$(PREFIX)/bin/tslm
+	install -m 755 $(LIB_BUILT) $(DESTDIR)$(PREFIX)/lib/libtslm.so
+	install -m 644 include/tslm.h $(DESTDIR)$(PREFIX)/include/tslm.h
+	sed -e 's|@PREFIX@|$(PREFIX)|' -e 's|@VERSION@|$(VERSION)|' tools/tslm.pc.in > $(DESTDIR)$(PREFIX)/lib/pkgconfig/tslm.pc
+
+## examples: the C and C++ examples, built against an install in .build/stage, into .build/examples.
+STAGE := $(CURDIR)/.build/stage
+examples: deps
+	$(MAKE) install PREFIX=$(STAGE)
+	@mkdir -p .build/examples
+	for f in examples/c/*.c; do \
+	  cc -std=c11 -O2 -Wall -Wextra $$f -o .build/examples/c_$$(basename $$f .c) \
+	    $$(PKG_CONFIG_PATH=$(STAGE)/lib/pkgconfig pkg-config --cflags --libs tslm) || exit 1; done
+	for f in examples/cpp/*.cpp; do \
+	  c++ -std=c++17 -O2 -Wall -Wextra -Iexamples/cpp $$f -o .build/examples/cpp_$$(basename $$f .cpp) \
+	    $$(PKG_CONFIG_PATH=$(STAGE)/lib/pkgconfig pkg-config --cflags --libs tslm) || exit 1; done
+	@echo "built .build/examples/*; run with LD_LIBRARY_PATH=$(STAGE)/lib"
+
+## test-capi: the C API tests alone (install, exports, header, examples, bad calls, threads, valgrind).
+test-capi: deps models
+	tools/capi_test.sh
+
+## tsan: the two-thread test under ThreadSanitizer (library and test program instrumented).
+tsan: deps models
+	tools/tsan_test.sh
 
 ## test: everything CI runs (`.ci/run`).
 test: deps models
 	$(SWIFT) test
-	$(SWIFT) build -c release --product tslm
+	$(SWIFT) build $(RELEASE) --product tslm
 	tools/cli_test.sh $(BIN_RELEASE)
+	tools/capi_test.sh
 
 ## demo: the README's main command — convert the real SmolLM2 model and show it.
 demo: deps release

@@ -1,4 +1,5 @@
 // swift-tools-version:6.1
+import Foundation
 import PackageDescription
 
 // The kernels use AVX2, FMA and F16C on x86-64 (int8 dot products through vpmaddubsw, f16 loads
@@ -13,6 +14,9 @@ let kernelSettings: [SwiftSetting] = [
 let kernelSettings: [SwiftSetting] = []
 #endif
 
+/// This package's folder (linker flags need absolute paths).
+let packageRoot = URL(fileURLWithPath: #filePath).deletingLastPathComponent().path
+
 let package = Package(
     name: "tslm",
     products: [
@@ -20,6 +24,9 @@ let package = Package(
         .library(name: "TSLMFormat", targets: ["TSLMFormat"]),
         .library(name: "TSLMConvert", targets: ["TSLMConvert"]),
         .library(name: "TSLMRuntime", targets: ["TSLMRuntime"]),
+        // The C interface of include/tslm.h as libtslmc.so (its soname is libtslm.so: `make lib`
+        // and `make install` give it that name; the product name `tslm` is the CLI's).
+        .library(name: "tslmc", type: .dynamic, targets: ["TSLMCAPI"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
@@ -41,6 +48,12 @@ let package = Package(
         .target(name: "TSLMTokenizers", dependencies: ["TSLMFormat"]),
         // Models (one file per architecture), KV cache, sampling, chat templates, generation.
         .target(name: "TSLMRuntime", dependencies: ["TSLMFormat", "TSLMKernels", "TSLMTokenizers"]),
+        // include/tslm.h as a Clang module, so that Swift implements exactly its declarations.
+        .target(name: "CTSLM", path: "include", publicHeadersPath: "."),
+        // The C interface (`@c @implementation` of include/tslm.h). Exports only tslm_* symbols.
+        .target(name: "TSLMCAPI", dependencies: ["CTSLM", "TSLMRuntime", "TSLMFormat", "TSLMTokenizers"],
+                linkerSettings: [.unsafeFlags(["-Xlinker", "--version-script=\(packageRoot)/include/tslm.map",
+                                               "-Xlinker", "-soname=libtslm.so"])]),
         // The `tslm` command-line tool.
         .executableTarget(name: "TSLMCLI", dependencies: [
             "TSLMConvert", "TSLMFormat", "TSLMRuntime",

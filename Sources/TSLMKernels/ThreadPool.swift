@@ -23,23 +23,32 @@ public final class ThreadPool: @unchecked Sendable {
     private let state: PoolState
     /// Set while a job is in flight; a second submitter runs inline instead.
     private let busy = Atomic<Bool>(false)
+    /// The worker threads, joined when the pool goes away (so nothing outlives it).
+    private let workers: [pthread_t]
 
     /// Creates a pool with `threads - 1` workers (values below 1 count as 1).
     public init(threads: Int) {
         let count = max(1, threads)
         var started = 1
         let state = PoolState(workers: count - 1)
+        var workers: [pthread_t] = []
         for index in 1..<count {
             let context = WorkerContext(state: state, index: index)
-            if startWorker(context) { started += 1 } else { break }
+            guard let thread = startWorker(context) else { break }
+            workers.append(thread)
+            started += 1
         }
+        self.workers = workers
         // If the system refused a thread, run with what we got (chunks are per started thread).
         state.workerCount = started - 1
         self.threads = started
         self.state = state
     }
 
-    deinit { state.shutDown() }
+    deinit {
+        state.shutDown()
+        for thread in workers { pthread_join(thread, nil) }
+    }
 
     /// Splits `0..<n` into at most `threads` contiguous chunks of at least `grain` items (the
     /// last ones may be one item longer), runs `body` on each chunk in parallel and returns
@@ -176,8 +185,8 @@ final class WorkerContext {
     }
 }
 
-/// Starts one detached worker thread; false if the system refused.
-private func startWorker(_ context: WorkerContext) -> Bool {
+/// Starts one worker thread; nil if the system refused.
+private func startWorker(_ context: WorkerContext) -> pthread_t? {
     let raw = Unmanaged.passRetained(context).toOpaque()
     #if canImport(Glibc)
     var thread = pthread_t()
@@ -192,14 +201,9 @@ private func startWorker(_ context: WorkerContext) -> Bool {
     }, raw)
     if rc != 0 {
         Unmanaged<WorkerContext>.fromOpaque(raw).release()
-        return false
+        return nil
     }
-    #if canImport(Glibc)
-    pthread_detach(thread)
-    #else
-    if let thread { pthread_detach(thread) }
-    #endif
-    return true
+    return thread
 }
 
 /// One spin-wait step. (x86 `pause` is a compiler builtin that Swift cannot import, so the

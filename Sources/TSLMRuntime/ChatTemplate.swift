@@ -83,3 +83,19 @@ public enum ChatTemplate: String, Sendable, CaseIterable {
         }
     }
 }
+
+extension LoadedModel {
+    /// Renders `messages` with the model's chat template, as the model's own template would:
+    /// with its default system message (ChatML) and its BOS text where the template writes one.
+    /// Tokenize the result without adding BOS again. Also returns the end-of-turn stop string.
+    public func renderChat(_ messages: [ChatTemplate.Message]) throws -> (prompt: String, endOfTurn: String?) {
+        guard let template = chatTemplate else { throw RuntimeError.noChatTemplate }
+        for (i, m) in messages.enumerated() where !["system", "user", "assistant"].contains(m.role) {
+            throw RuntimeError.invalidArgument(name: "messages[\(i)].role", reason: "'\(m.role)' is not system, user or assistant")
+        }
+        let jinja = file.metadata.string("tokenizer.chat_template") ?? ""
+        let bos = tokenizer.bosID.flatMap { tokenizer.piece($0) } ?? ""
+        let prompt = template.render(messages, defaultSystem: ChatTemplate.defaultSystemMessage(jinja: jinja), bosToken: bos)
+        return (prompt, template.endOfTurn)
+    }
+}

@@ -1,0 +1,297 @@
+/*
+ * capi_test.c — the C API's contract, tested through libtslm.so as an application sees it.
+ *
+ *   capi_test MODEL.tslm WORKDIR [bad|threads|all]
+ *
+ * bad:     a table of bad calls, each of which must return its documented status with a
+ *          non-empty message from tslm_last_error() and must not crash;
+ * threads: two threads, each with its own session on one shared model, generate concurrently
+ *          and must get exactly the text they get one after another.
+ * MODEL must be a text model with a chat template (the converted SmolLM2). Exit status 0 when
+ * every check passes; each check prints one line.
+ */
+#include <math.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <tslm.h>
+
+static int passed, failed;
+
+static void check_status(const char *what, int32_t got, int32_t want) {
+    const char *msg = tslm_last_error();
+    int ok = got == want && (want == TSLM_OK || (msg && msg[0] != '\0'));
+    if (ok) passed++; else failed++;
+    printf("%s %-64s %s%s%s\n", ok ? "ok  " : "FAIL", what, tslm_status_name(got),
+           want != TSLM_OK ? " | " : "", want != TSLM_OK ? msg : "");
+    if (!ok && got != want) printf("     expected %s\n", tslm_status_name(want));
+}
+
+static void check_true(const char *what, int cond) {
+    if (cond) passed++; else failed++;
+    printf("%s %s\n", cond ? "ok  " : "FAIL", what);
+}
+
+static bool stop_after_two(const char *piece, void *user) {
+    (void)piece;
+    int *calls = user;
+    return ++*calls < 2;
+}
+
+static void bad_calls(const char *model_path, const char *workdir) {
+    tslm_model_params mp = tslm_model_default_params();
+    tslm_model *m = NULL, *m2 = NULL;
+    char path[4096];
+
+    /* --- loading --- */
+    check_status("load: NULL path", tslm_model_load(NULL, mp, &m), TSLM_ERR_INVALID_ARGUMENT);
+    check_true("load: failure leaves *out_model NULL", m == NULL);
+    check_status("load: NULL out_model", tslm_model_load(model_path, mp, NULL), TSLM_ERR_INVALID_ARGUMENT);
+    snprintf(path, sizeof path, "%s/does-not-exist.tslm", workdir);
+    check_status("load: missing file", tslm_model_load(path, mp, &m), TSLM_ERR_IO);
+    check_true("load: the message names the file", strstr(tslm_last_error(), "does-not-exist.tslm") != NULL);
+    snprintf(path, sizeof path, "%s/garbage.tslm", workdir);
+    FILE *f = fopen(path, "wb");
+    if (f) { fputs("this is not a model file, just some text long enough to be read as a header.......", f); fclose(f); }
+    check_status("load: corrupt file (bad magic)", tslm_model_load(path, mp, &m), TSLM_ERR_FORMAT);
+    snprintf(path, sizeof path, "%s/truncated.tslm", workdir);
+    {   /* the first 100 kB of the real model */
+        FILE *in = fopen(model_path, "rb"), *out = fopen(path, "wb");
+        char buf[4096];
+        for (int i = 0; in && out && i < 25; i++) {
+            size_t n = fread(buf, 1, sizeof buf, in);
+            fwrite(buf, 1, n, out);
+        }
+        if (in) fclose(in);
+        if (out) fclose(out);
+    }
+    check_status("load: truncated file", tslm_model_load(path, mp, &m), TSLM_ERR_FORMAT);
+    mp.n_threads = -1;
+    check_status("load: negative n_threads", tslm_model_load(model_path, mp, &m), TSLM_ERR_INVALID_ARGUMENT);
+    mp = tslm_model_default_params();
+    mp.context_length = 1 << 30;
+    check_status("load: context_length beyond the model's", tslm_model_load(model_path, mp, &m), TSLM_ERR_INVALID_ARGUMENT);
+    mp = tslm_model_default_params();
+    mp.context_length = 64;
+    check_status("load: the real model", tslm_model_load(model_path, mp, &m), TSLM_OK);
+    if (!m) return;
+
+    /* --- model queries --- */
+    check_status("kind: NULL model", tslm_model_kind(NULL), TSLM_ERR_INVALID_ARGUMENT);
+    check_true("kind: text model", tslm_model_kind(m) == TSLM_KIND_TEXT);
+    check_true("architecture: NULL model gives NULL", tslm_model_architecture(NULL) == NULL);
+    check_true("architecture: llama", strcmp(tslm_model_architecture(m), "llama") == 0);
+    check_true("vocab size 49152", tslm_model_vocab_size(m) == 49152);
+    check_true("context length 8192", tslm_model_context_length(m) == 8192);
+    char small[4];
+    size_t len = 0;
+    check_status("meta: unknown key", tslm_model_meta(m, "no.such.key", small, sizeof small, &len), TSLM_ERR_INVALID_ARGUMENT);
+    check_status("meta: NULL key", tslm_model_meta(m, NULL, small, sizeof small, &len), TSLM_ERR_INVALID_ARGUMENT);
+    check_status("meta: buffer too small", tslm_model_meta(m, "general.architecture", small, sizeof small, &len), TSLM_ERR_BUFFER_TOO_SMALL);
+    check_true("meta: out_len says 5 bytes for \"llama\"", len == 5);
+    char arch[6];
+    check_status("meta: exact-size buffer", tslm_model_meta(m, "general.architecture", arch, sizeof arch, &len), TSLM_OK);
+    check_true("meta: value is llama", strcmp(arch, "llama") == 0);
+    check_status("meta: NULL buf with a size", tslm_model_meta(m, "general.architecture", NULL, 64, &len), TSLM_ERR_INVALID_ARGUMENT);
+
+    /* --- tokens --- */
+    int32_t ids[64];
+    size_t count = 0;
+    check_status("tokenize: NULL text", tslm_tokenize(m, NULL, true, true, ids, 64, &count), TSLM_ERR_INVALID_ARGUMENT);
+    check_status("tokenize: NULL model", tslm_tokenize(NULL, "hi", true, true, ids, 64, &count), TSLM_ERR_INVALID_ARGUMENT);
+    check_status("tokenize: buffer too small", tslm_tokenize(m, "hello there, world", false, false, ids, 1, &count), TSLM_ERR_BUFFER_TOO_SMALL);
+    check_true("tokenize: out_count says what is needed", count > 1);
+    check_status("tokenize: invalid UTF-8", tslm_tokenize(m, "\xff\xfe", false, false, ids, 64, &count), TSLM_ERR_INVALID_ARGUMENT);
+    check_status("tokenize: ok", tslm_tokenize(m, "hello there, world", false, false, ids, 64, &count), TSLM_OK);
+    char text[128];
+    check_status("detokenize: round trip", tslm_detokenize(m, ids, count, false, text, sizeof text, &len), TSLM_OK);
+    check_true("detokenize: text comes back", strcmp(text, "hello there, world") == 0);
+    int32_t bad_ids[2] = {5, 49152};
+    check_status("detokenize: id out of range", tslm_detokenize(m, bad_ids, 2, false, text, sizeof text, &len), TSLM_ERR_INVALID_ARGUMENT);
+    bad_ids[1] = -3;
+    check_status("detokenize: negative id", tslm_detokenize(m, bad_ids, 2, false, text, sizeof text, &len), TSLM_ERR_INVALID_ARGUMENT);
+    check_status("detokenize: NULL tokens with a count", tslm_detokenize(m, NULL, 3, false, text, sizeof text, &len), TSLM_ERR_INVALID_ARGUMENT);
+    tslm_chat_message bad_role = {"robot", "hi"};
+    check_status("chat template: unknown role", tslm_chat_apply_template(m, &bad_role, 1, text, sizeof text, &len), TSLM_ERR_INVALID_ARGUMENT);
+    tslm_chat_message null_content = {"user", NULL};
+    check_status("chat template: NULL content", tslm_chat_apply_template(m, &null_content, 1, text, sizeof text, &len), TSLM_ERR_INVALID_ARGUMENT);
+
+    /* --- sessions --- */
+    tslm_session *s = NULL, *tiny = NULL;
+    tslm_session_params sp = tslm_session_default_params();
+    check_status("session_new: NULL model", tslm_session_new(NULL, sp, &s), TSLM_ERR_INVALID_ARGUMENT);
+    check_status("session_new: NULL out", tslm_session_new(m, sp, NULL), TSLM_ERR_INVALID_ARGUMENT);
+    sp.context_length = -5;
+    check_status("session_new: negative context", tslm_session_new(m, sp, &s), TSLM_ERR_INVALID_ARGUMENT);
+    sp.context_length = 100000;
+    check_status("session_new: context beyond the model's", tslm_session_new(m, sp, &s), TSLM_ERR_INVALID_ARGUMENT);
+    sp = tslm_session_default_params();
+    check_status("session_new: ok", tslm_session_new(m, sp, &s), TSLM_OK);
+    sp.context_length = 8;
+    check_status("session_new: 8-position session", tslm_session_new(m, sp, &tiny), TSLM_OK);
+    if (!s || !tiny) return;
+
+    tslm_generate_params gp = tslm_generate_default_params();
+    gp.max_tokens = 4;
+    check_status("generate: nothing appended yet", tslm_session_generate(s, gp, NULL, NULL), TSLM_ERR_INVALID_ARGUMENT);
+    check_status("append_text: NULL session", tslm_session_append_text(NULL, "hi", true), TSLM_ERR_INVALID_ARGUMENT);
+    check_status("append_text: NULL text", tslm_session_append_text(s, NULL, true), TSLM_ERR_INVALID_ARGUMENT);
+    check_status("append_text: invalid UTF-8", tslm_session_append_text(s, "\xc3\x28", true), TSLM_ERR_INVALID_ARGUMENT);
+    check_status("append_text: empty text", tslm_session_append_text(s, "", false), TSLM_ERR_INVALID_ARGUMENT);
+    check_status("append_text: longer than the context",
+                 tslm_session_append_text(tiny, "one two three four five six seven eight nine ten eleven", true), TSLM_ERR_CONTEXT_FULL);
+    check_true("append_text: a failed append leaves the session empty", tslm_session_position(tiny) == 0);
+
+    float series[6] = {0.1f, 0.2f, 0.3f, 0.4f, 0.5f, 0.6f};
+    check_status("append_series: NULL session", tslm_session_append_series(NULL, series, 3, 2, NULL, NULL), TSLM_ERR_INVALID_ARGUMENT);
+    check_status("append_series: NULL values", tslm_session_append_series(s, NULL, 3, 2, NULL, NULL), TSLM_ERR_INVALID_ARGUMENT);
+    check_status("append_series: zero length", tslm_session_append_series(s, series, 0, 2, NULL, NULL), TSLM_ERR_INVALID_ARGUMENT);
+    check_status("append_series: negative length", tslm_session_append_series(s, series, -3, 2, NULL, NULL), TSLM_ERR_INVALID_ARGUMENT);
+    check_status("append_series: zero channels", tslm_session_append_series(s, series, 3, 0, NULL, NULL), TSLM_ERR_INVALID_ARGUMENT);
+    check_status("append_series: negative channel count", tslm_session_append_series(s, series, 3, -2, NULL, NULL), TSLM_ERR_INVALID_ARGUMENT);
+    check_status("append_series: absurd size", tslm_session_append_series(s, series, (int64_t)1 << 40, 2, NULL, NULL), TSLM_ERR_INVALID_ARGUMENT);
+    series[4] = NAN;
+    check_status("append_series: NaN", tslm_session_append_series(s, series, 3, 2, NULL, NULL), TSLM_ERR_INVALID_ARGUMENT);
+    series[4] = INFINITY;
+    check_status("append_series: Inf", tslm_session_append_series(s, series, 3, 2, NULL, NULL), TSLM_ERR_INVALID_ARGUMENT);
+    series[4] = 0.5f;
+    check_status("append_series: unknown preset", tslm_session_append_series(s, series, 3, 2, NULL, "weather"), TSLM_ERR_INVALID_ARGUMENT);
+    check_status("append_series: invalid UTF-8 description", tslm_session_append_series(s, series, 3, 2, "\xff", NULL), TSLM_ERR_INVALID_ARGUMENT);
+    check_status("append_series: valid series on a text model", tslm_session_append_series(s, series, 3, 2, NULL, "har"), TSLM_ERR_WRONG_KIND);
+
+    check_status("append_text: ok", tslm_session_append_text(s, "The capital of France is", true), TSLM_OK);
+    gp.max_tokens = -1;
+    check_status("generate: negative max_tokens", tslm_session_generate(s, gp, NULL, NULL), TSLM_ERR_INVALID_ARGUMENT);
+    gp = tslm_generate_default_params();
+    gp.n_stop = 2;
+    check_status("generate: n_stop without stop strings", tslm_session_generate(s, gp, NULL, NULL), TSLM_ERR_INVALID_ARGUMENT);
+    const char *stops[2] = {"\n", NULL};
+    gp.stop = stops;
+    check_status("generate: a NULL stop string", tslm_session_generate(s, gp, NULL, NULL), TSLM_ERR_INVALID_ARGUMENT);
+    gp = tslm_generate_default_params();
+    gp.sampler.top_p = 2.0f;
+    check_status("generate: top_p 2", tslm_session_generate(s, gp, NULL, NULL), TSLM_ERR_INVALID_ARGUMENT);
+    gp.sampler = tslm_sampler_default_params();
+    gp.sampler.temperature = NAN;
+    check_status("generate: NaN temperature", tslm_session_generate(s, gp, NULL, NULL), TSLM_ERR_INVALID_ARGUMENT);
+    gp = tslm_generate_default_params();
+    gp.max_tokens = 16;
+    int calls = 0;
+    check_status("generate: the callback cancels", tslm_session_generate(s, gp, stop_after_two, &calls), TSLM_ERR_CANCELLED);
+    tslm_generation_stats stats;
+    check_status("last_stats: after a cancel", tslm_session_last_stats(s, &stats), TSLM_OK);
+    check_true("last_stats: stop reason is cancelled", stats.stop_reason == TSLM_STOP_CANCELLED && stats.generated_tokens >= 2);
+    check_status("last_stats: NULL out", tslm_session_last_stats(s, NULL), TSLM_ERR_INVALID_ARGUMENT);
+    check_status("last_text: buffer too small", tslm_session_last_text(s, small, 1, &len), TSLM_ERR_BUFFER_TOO_SMALL);
+    check_true("last_text: the partial text is kept", len > 0);
+    check_status("reset: ok", tslm_session_reset(s), TSLM_OK);
+    check_true("reset: position 0", tslm_session_position(s) == 0);
+    check_status("position: NULL session", tslm_session_position(NULL), TSLM_ERR_INVALID_ARGUMENT);
+
+    /* --- forecasting --- */
+    tslm_forecast_params fp = tslm_forecast_default_params();
+    float history[8] = {1, 2, 3, 4, 5, 6, 7, 8}, point[16], quant[32];
+    check_status("forecast: text model", tslm_forecast(m, history, 8, fp, point, NULL), TSLM_ERR_WRONG_KIND);
+    check_status("forecast: NULL model", tslm_forecast(NULL, history, 8, fp, point, NULL), TSLM_ERR_INVALID_ARGUMENT);
+    check_status("forecast: NULL history", tslm_forecast(m, NULL, 8, fp, point, NULL), TSLM_ERR_INVALID_ARGUMENT);
+    check_status("forecast: zero length", tslm_forecast(m, history, 0, fp, point, NULL), TSLM_ERR_INVALID_ARGUMENT);
+    history[3] = NAN;
+    check_status("forecast: NaN in history", tslm_forecast(m, history, 8, fp, point, NULL), TSLM_ERR_INVALID_ARGUMENT);
+    history[3] = 4;
+    fp.horizon = 0;
+    check_status("forecast: zero horizon", tslm_forecast(m, history, 8, fp, point, NULL), TSLM_ERR_INVALID_ARGUMENT);
+    fp = tslm_forecast_default_params();
+    float levels[2] = {0.1f, 1.5f};
+    fp.quantile_levels = levels;
+    fp.n_quantiles = 2;
+    check_status("forecast: quantile level 1.5", tslm_forecast(m, history, 8, fp, point, quant), TSLM_ERR_INVALID_ARGUMENT);
+    levels[1] = 0.9f;
+    check_status("forecast: NULL out_quantiles", tslm_forecast(m, history, 8, fp, point, NULL), TSLM_ERR_INVALID_ARGUMENT);
+    check_status("forecast: NULL out_point", tslm_forecast(m, history, 8, fp, NULL, quant), TSLM_ERR_INVALID_ARGUMENT);
+
+    /* --- freeing --- */
+    check_status("model_free: refused while sessions live", tslm_model_free(m), TSLM_ERR_INVALID_ARGUMENT);
+    check_true("model_free: the model still works after the refusal", tslm_model_vocab_size(m) == 49152);
+    check_status("session_free: ok", tslm_session_free(s), TSLM_OK);
+    check_status("session_free: twice", tslm_session_free(s), TSLM_ERR_INVALID_ARGUMENT);
+    check_status("append_text: freed session", tslm_session_append_text(s, "hi", true), TSLM_ERR_INVALID_ARGUMENT);
+    check_status("session_free: the 8-position session", tslm_session_free(tiny), TSLM_OK);
+    check_status("session_free: NULL", tslm_session_free(NULL), TSLM_OK);
+    check_status("session_free: a model handle", tslm_session_free((tslm_session *)m), TSLM_ERR_INVALID_ARGUMENT);
+    check_status("model_free: ok", tslm_model_free(m), TSLM_OK);
+    check_status("model_free: twice", tslm_model_free(m), TSLM_ERR_INVALID_ARGUMENT);
+    check_status("kind: freed model", tslm_model_kind(m), TSLM_ERR_INVALID_ARGUMENT);
+    check_status("model_free: NULL", tslm_model_free(NULL), TSLM_OK);
+    (void)m2;
+}
+
+/* --- two threads, one model --- */
+
+typedef struct job {
+    tslm_model *model;
+    const char *prompt;
+    char text[4096];
+    int32_t status;
+} job;
+
+static void *run_job(void *arg) {
+    job *j = arg;
+    tslm_session *s = NULL;
+    j->text[0] = '\0';
+    j->status = tslm_session_new(j->model, tslm_session_default_params(), &s);
+    if (j->status == TSLM_OK) j->status = tslm_session_append_text(s, j->prompt, true);
+    tslm_generate_params gp = tslm_generate_default_params();
+    gp.max_tokens = 24;
+    if (j->status == TSLM_OK) j->status = tslm_session_generate(s, gp, NULL, NULL);
+    size_t len = 0;
+    if (j->status == TSLM_OK) j->status = tslm_session_last_text(s, j->text, sizeof j->text, &len);
+    tslm_session_free(s);
+    return NULL;
+}
+
+static void threads(const char *model_path) {
+    tslm_model *m = NULL;
+    tslm_model_params mp = tslm_model_default_params();
+    mp.n_threads = 2;
+    check_status("threads: load", tslm_model_load(model_path, mp, &m), TSLM_OK);
+    if (!m) return;
+    job seq[2] = {{m, "<|im_start|>user\nName three colors.<|im_end|>\n<|im_start|>assistant\n", "", 0},
+                  {m, "<|im_start|>user\nWhat is 2 + 2?<|im_end|>\n<|im_start|>assistant\n", "", 0}};
+    job par[2] = {seq[0], seq[1]};
+    for (int round = 0; round < 2; round++) {
+        run_job(&seq[0]);
+        run_job(&seq[1]);
+        pthread_t t[2];
+        pthread_create(&t[0], NULL, run_job, &par[0]);
+        pthread_create(&t[1], NULL, run_job, &par[1]);
+        pthread_join(t[0], NULL);
+        pthread_join(t[1], NULL);
+        for (int i = 0; i < 2; i++) {
+            char what[96];
+            snprintf(what, sizeof what, "threads: round %d, session %d generated", round, i);
+            check_status(what, par[i].status, TSLM_OK);
+            snprintf(what, sizeof what, "threads: round %d, session %d: concurrent text == sequential text", round, i);
+            check_true(what, par[i].status == TSLM_OK && seq[i].status == TSLM_OK && strcmp(par[i].text, seq[i].text) == 0 && strlen(seq[i].text) > 0);
+        }
+    }
+    printf("     session 0: %s\n     session 1: %s\n", seq[0].text, seq[1].text);
+    check_true("threads: the two prompts give different texts", strcmp(seq[0].text, seq[1].text) != 0);
+    check_status("threads: free", tslm_model_free(m), TSLM_OK);
+}
+
+int main(int argc, char **argv) {
+    if (argc < 3) {
+        fprintf(stderr, "usage: %s MODEL.tslm WORKDIR [bad|threads|all]\n", argv[0]);
+        return 2;
+    }
+    const char *what = argc > 3 ? argv[3] : "all";
+    check_true("abi version matches the header", tslm_abi_version() == TSLM_ABI_VERSION);
+    check_true("version string", tslm_version() && tslm_version()[0] != '\0');
+    check_true("status name", strcmp(tslm_status_name(TSLM_ERR_WRONG_KIND), "TSLM_ERR_WRONG_KIND") == 0);
+    if (!strcmp(what, "bad") || !strcmp(what, "all")) bad_calls(argv[1], argv[2]);
+    if (!strcmp(what, "threads") || !strcmp(what, "all")) threads(argv[1]);
+    printf("capi: %d passed, %d failed\n", passed, failed);
+    return failed ? 1 : 0;
+}

@@ -1,0 +1,81 @@
+// explain_signal.cpp — ask an OpenTSLM model about a CSV recording (see ../c/explain_signal.c for
+// the prompt metadata it reads); prints the rationale as it streams, then the answer.
+//
+//   c++ -std=c++17 -O2 -I. explain_signal.cpp -o explain_signal $(pkg-config --cflags --libs tslm)
+//   ./explain_signal basicmotions.tslm recording.csv ["question"]
+#include <cmath>
+#include <fstream>
+#include <iomanip>
+#include <iostream>
+#include <sstream>
+
+#include "tslm.hpp"
+
+struct Recording {
+    std::vector<std::string> names;
+    std::vector<std::vector<float>> channels;
+};
+
+static Recording read_csv(const std::string &path) {
+    std::ifstream in(path);
+    if (!in) throw std::runtime_error("cannot open " + path);
+    Recording r;
+    std::string line;
+    bool first = true;
+    while (std::getline(in, line)) {
+        if (line.empty() || line == "\r") continue;
+        std::vector<std::string> fields;
+        std::stringstream ss(line);
+        for (std::string f; std::getline(ss, f, ',');) fields.push_back(f);
+        if (first) {
+            r.channels.resize(fields.size());
+            char *end = nullptr;
+            std::strtod(fields[0].c_str(), &end);
+            bool header = end == fields[0].c_str();
+            for (size_t c = 0; c < fields.size(); c++) r.names.push_back(header ? fields[c] : "column " + std::to_string(c + 1));
+            first = false;
+            if (header) continue;
+        }
+        if (fields.size() != r.channels.size()) throw std::runtime_error(path + ": rows differ in column count");
+        for (size_t c = 0; c < fields.size(); c++) r.channels[c].push_back(std::stof(fields[c]));
+    }
+    if (r.channels.empty() || r.channels[0].empty()) throw std::runtime_error(path + ": no data rows");
+    return r;
+}
+
+static std::string replace_all(std::string s, const std::string &from, const std::string &to) {
+    for (size_t at = 0; (at = s.find(from, at)) != std::string::npos; at += to.size()) s.replace(at, from.size(), to);
+    return s;
+}
+
+int main(int argc, char **argv) {
+    if (argc < 3) {
+        std::cerr << "usage: " << argv[0] << " MODEL.tslm RECORDING.csv [QUESTION]\n";
+        return 2;
+    }
+    try {
+        Recording rec = read_csv(argv[2]);
+        tslm::Model model(argv[1]);
+        std::string pre = argc > 3 ? argv[3] : model.meta("timeseries.prompt.pre", "What does this recording show?");
+        std::string series = model.meta("timeseries.prompt.series", "The following is the {name} data, it has mean {mean} and std {std}:");
+        std::string post = model.meta("timeseries.prompt.post", "Rationale:");
+        std::string preset = model.meta("timeseries.prompt.preset", "custom");
+
+        std::cout << "recording: " << argv[2] << ", " << rec.channels.size() << " channels x " << rec.channels[0].size() << " samples\n";
+        tslm::Session session(model);
+        session.append_text(pre, true);
+        for (size_t c = 0; c < rec.channels.size(); c++)
+            session.append_series(rec.channels[c], 1, replace_all(series, "{name}", rec.names[c]), preset);
+        session.append_text(post, true);
+        std::cout << "rationale: ";
+        session.generate(160, [](std::string_view piece) {
+            std::cout << piece << std::flush;
+            return true;
+        });
+        std::cout << "\nanswer: " << session.last_answer() << "\n";
+    } catch (const std::exception &e) {
+        std::cerr << e.what() << "\n";
+        return 1;
+    }
+    return 0;
+}
