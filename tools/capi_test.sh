@@ -8,12 +8,7 @@ set -uo pipefail
 cd "$(dirname "$0")/.."
 root=$PWD
 GGUF=.cache/models/SmolLM2-135M-Instruct.Q4_1.gguf
-work=$(mktemp -d)
-trap 'rm -rf "$work"' EXIT
-pass=0 fail=0
-ok()   { pass=$((pass + 1)); echo "ok   $1"; }
-bad()  { fail=$((fail + 1)); echo "FAIL $1"; }
-check() { local name=$1; shift; if "$@"; then ok "$name"; else bad "$name"; fi; }
+source tools/testlib.sh
 CC=${CC:-cc}
 CXX=${CXX:-c++}
 STRICT="-Wall -Wextra -Wpedantic -Werror"

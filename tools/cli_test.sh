@@ -6,12 +6,7 @@ set -uo pipefail
 cd "$(dirname "$0")/.."
 TSLM=${1:-.build/release/tslm}
 GGUF=.cache/models/SmolLM2-135M-Instruct.Q4_1.gguf
-work=$(mktemp -d)
-trap 'rm -rf "$work"' EXIT
-pass=0 fail=0
-ok()   { pass=$((pass + 1)); echo "ok   $1"; }
-bad()  { fail=$((fail + 1)); echo "FAIL $1"; }
-check() { local name=$1; shift; if "$@"; then ok "$name"; else bad "$name"; fi; }
+source tools/testlib.sh
 
 # Python one-liner over `tslm info --json` output.
 jq_py() { python3 -c "import json,sys; d=json.load(open('$1')); sys.exit(0 if ($2) else 1)"; }
