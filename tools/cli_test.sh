@@ -91,5 +91,62 @@ check "prompt longer than the context is an error" bash -c "'$TSLM' run -m '$wor
 check "token id out of range is an error" bash -c "'$TSLM' run -m '$work/smollm2-q8_0.tslm' --token-ids 1,99999 2>&1 | grep -q 'token id 99999 is out of range'"
 check "raw (unknown) architecture cannot run" bash -c "'$TSLM' convert Tests/TSLMConvertTests/Fixtures/pt/state_dict.pt -o '$work/raw.tslm' -q && '$TSLM' run -m '$work/raw.tslm' -p hi 2>&1 | grep -q \"unknown architecture 'raw'\""
 
+# ---- OpenTSLM: conversion on top of a base, series input, eval ----
+FX=Tests/TSLMRuntimeTests/Fixtures/opentslm
+check "OpenTSLM checkpoint without --base is rejected, naming --base" bash -c \
+  "! '$TSLM' convert $FX/sp_llama_1series/model_checkpoint.pt -o '$work/sp.tslm' -q 2> '$work/err.txt' && grep -q -- '--base' '$work/err.txt'"
+check "convert SoftPrompt checkpoint + HF base" "$TSLM" convert $FX/sp_llama_lora/model_checkpoint.pt --base $FX/sp_llama_lora/base -o "$work/sp.tslm" -q
+"$TSLM" info "$work/sp.tslm" --json > "$work/sp.json" || bad "info --json sp"
+check "SoftPrompt file: llama backbone, opentslm_sp, LoRA merged, encoder tensors" jq_py "$work/sp.json" \
+  "d['architecture']=='llama' and d['metadata']['timeseries.model']=='opentslm_sp' and d['metadata']['timeseries.lora.merged']==True and any(t['name']=='ts.enc.blk.1.attn_qkv.weight' for t in d['tensors'])"
+check "Flamingo without a tokenizer needs the token ids" bash -c \
+  "'$TSLM' convert $FX/flamingo_llama_1series/model_checkpoint.pt --base $FX/flamingo_llama_1series/base -o '$work/fl.tslm' -q 2>&1 | grep -q -- '--media-token-id'"
+check "convert Flamingo checkpoint + HF base" "$TSLM" convert $FX/flamingo_llama_1series/model_checkpoint.pt \
+  --base $FX/flamingo_llama_1series/base --media-token-id 257 --end-of-chunk-token-id 256 -o "$work/fl.tslm" -q --type q8_0
+check "verify Flamingo q8_0" bash -c "'$TSLM' verify '$work/fl.tslm' > /dev/null"
+check "--base on something that is not a checkpoint is rejected" bash -c \
+  "! '$TSLM' convert '$GGUF' --base $FX/sp_llama_1series/base -o '$work/x.tslm' -q 2>/dev/null"
+printf 'a,b\n1,2\n3,nan\n' > "$work/nan.csv"
+check "a NaN in a CSV is named by line and column" bash -c \
+  "'$TSLM' run -m '$work/smollm2-q8_0.tslm' --series '$work/nan.csv' -p x 2>&1 | grep -q 'line 3, column 2.*not finite'"
+printf '[1, 2, 3, 4]\n' > "$work/ok.json"
+check "a text model refuses a valid --series (wrong kind)" bash -c \
+  "'$TSLM' run -m '$work/smollm2-q8_0.tslm' --series '$work/ok.json' -p x 2>&1 | grep -q 'needs a model of another kind'"
+printf 'a,b\n1,2\n3\n' > "$work/ragged.csv"
+check "ragged CSV is rejected with its line" bash -c \
+  "'$TSLM' run -m '$work/smollm2-q8_0.tslm' --series '$work/ragged.csv' -p x 2>&1 | grep -q 'line 3'"
+DEMO=demo/basicmotions
+if [ -f "$DEMO/model_checkpoint.pt" ] && [ -f "$DEMO/prompt.json" ]; then
+  check "convert the BasicMotions demo on the SmolLM2 GGUF" "$TSLM" convert "$DEMO/model_checkpoint.pt" --base "$GGUF" --preset har -o "$work/demo.tslm" -q
+  rec=$(ls "$DEMO"/test/*.csv | head -1)
+  pre=$(python3 -c "import json; print(json.load(open('$DEMO/prompt.json'))['pre_prompt'])")
+  tmpl=$(python3 -c "import json; print(json.load(open('$DEMO/prompt.json'))['series_description_template'])")
+  "$TSLM" run -m "$work/demo.tslm" --series "$rec" --pre "$pre" --series-text "$tmpl" -p "Rationale:" -n 80 > "$work/demo_run.txt" 2>/dev/null
+  check "run --series prints the summary, the rationale and an Answer line" bash -c \
+    "grep -q '6 channels × 100 samples' '$work/demo_run.txt' && grep -q 'accelerometer_x: mean' '$work/demo_run.txt' && tail -1 '$work/demo_run.txt' | grep -q '^Answer: '"
+  check "eval on 4 recordings prints predictions, accuracy and macro-F1" bash -c \
+    "'$TSLM' eval -m '$work/demo.tslm' --dir '$DEMO/test' --prompt '$DEMO/prompt.json' --limit 4 -n 80 2>/dev/null | tail -1 | grep -q '^accuracy .* macro-F1 '"
+  if [ -f "$DEMO/reference_outputs.json" ]; then
+    # f32 weights are exactly what the PyTorch reference ran (the GGUF dequantized), so greedy
+    # decoding must give the reference's texts.
+    "$TSLM" convert "$DEMO/model_checkpoint.pt" --base "$GGUF" --preset har --type f32 -o "$work/demo-f32.tslm" -q || bad "convert demo f32"
+    "$TSLM" eval -m "$work/demo-f32.tslm" --dir "$DEMO/test" --prompt "$DEMO/prompt.json" --limit 6 -n 80 -v > "$work/demo_eval.txt" 2>/dev/null
+    check "eval (f32) generates the PyTorch reference's texts for the first 6 recordings" python3 - "$work/demo_eval.txt" "$DEMO/reference_outputs.json" <<'PY'
+import json, re, sys
+ref = {r["index"]: r["generated_text"] for r in json.load(open(sys.argv[2]))["recordings"]}
+texts, cur = {}, None
+for line in open(sys.argv[1]).read().split("\n"):
+    m = re.match(r"^(\d+)\t", line)
+    if m: cur = int(m.group(1)); texts[cur] = []
+    elif cur is not None and line.startswith("  "): texts[cur].append(line[2:])
+same = sum("\n".join(t) == ref[i] for i, t in texts.items())
+print(f"     {same}/{len(texts)} texts equal to the reference")
+sys.exit(0 if texts and same == len(texts) else 1)
+PY
+  fi
+else
+  echo "skip BasicMotions demo checks ($DEMO/model_checkpoint.pt or prompt.json missing)"
+fi
+
 echo "cli: $pass passed, $fail failed"
 [ "$fail" -eq 0 ]

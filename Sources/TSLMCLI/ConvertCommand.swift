@@ -1,6 +1,7 @@
 import ArgumentParser
 import TSLMConvert
 import TSLMFormat
+import TSLMRuntime
 
 struct Convert: ParsableCommand {
     static let configuration = CommandConfiguration(
@@ -14,10 +15,16 @@ struct Convert: ParsableCommand {
         q8_0, q4_0, q4_1. Norms, biases and other 1-D tensors stay f32; under 4-bit types the
         embedding and output matrices keep q8_0. See formats/tslm.md, "Quantization policy".
 
+        An OpenTSLM checkpoint (model_checkpoint.pt, SoftPrompt or Flamingo) holds only the
+        time-series parts (and LoRA adapters): give the LLM it was trained on with --base. The
+        output is one file: the backbone (LoRA merged; Flamingo's resized embedding table and
+        added tokens) plus the encoder, projector or perceiver and cross-attention blocks.
+
         Examples:
           tslm convert SmolLM2-135M-Instruct.Q4_1.gguf -o smollm2-q8.tslm --type q8_0
           tslm convert ./Llama-3.2-1B/ -o llama-1b-f16.tslm --type f16
           tslm convert model_checkpoint.pt -o raw.tslm
+          tslm convert llama-3.2-1b-har-sp/model_checkpoint.pt --base ./Llama-3.2-1B/ -o har-sp.tslm --preset har
         """
     )
 
@@ -36,6 +43,18 @@ struct Convert: ParsableCommand {
     @Option(name: .long, help: "general.name to store (default: from the source).")
     var name: String?
 
+    @Option(name: .long, help: "The base LLM of an OpenTSLM checkpoint (Hugging Face folder, GGUF or .tslm).")
+    var base: String?
+
+    @Option(name: .long, help: "OpenTSLM: the preset (task) the model was trained for, stored as its default: \(SeriesPresetName.all).")
+    var preset: String?
+
+    @Option(name: .customLong("media-token-id"), help: "OpenTSLM-Flamingo with a base that has no tokenizer: the <image> token id.")
+    var mediaTokenID: Int?
+
+    @Option(name: .customLong("end-of-chunk-token-id"), help: "OpenTSLM-Flamingo with a base that has no tokenizer: the <|endofchunk|> token id.")
+    var endOfChunkTokenID: Int?
+
     @Flag(name: .shortAndLong, help: "No progress bar or summary.")
     var quiet = false
 
@@ -43,8 +62,18 @@ struct Convert: ParsableCommand {
         guard let target = TargetType(name: type) else {
             throw ValidationError("unknown --type '\(type)'; expected one of \(TargetType.names.joined(separator: ", "))")
         }
+        if let preset, !SeriesPresetName.names.contains(preset) {
+            throw ValidationError("unknown --preset '\(preset)'; expected one of \(SeriesPresetName.all)")
+        }
+        guard base != nil || (preset == nil && mediaTokenID == nil && endOfChunkTokenID == nil) else {
+            throw ValidationError("--preset, --media-token-id and --end-of-chunk-token-id apply to an OpenTSLM checkpoint with --base")
+        }
         try runReportingErrors {
-            let model = try Converter.importModel(path: input)
+            var options = OpenTSLMImporter.Options()
+            options.preset = preset
+            options.mediaTokenID = mediaTokenID
+            options.endOfChunkTokenID = endOfChunkTokenID
+            let model = try Converter.importModel(path: input, base: base, openTSLM: options)
             try convertAndReport(model, output: output, target: target, compress: compress, name: name, quiet: quiet)
         }
     }
@@ -100,4 +129,10 @@ func convertAndReport(_ model: ImportedModel, output: String, target: TargetType
         let types = summary.typeCounts.sorted { $0.key.rawValue < $1.key.rawValue }.map { "\($0.value) \($0.key)" }.joined(separator: ", ")
         Terminal.error("wrote \(output): \(summary.tensorCount) tensors (\(types)), \(formatCount(summary.parameterCount)) parameters, \(formatBytes(summary.bytesWritten))")
     }
+}
+
+/// The preset names of `tslm run --preset` (the runtime's `SeriesPreset`).
+enum SeriesPresetName {
+    static let names = SeriesPreset.allCases.map(\.rawValue)
+    static var all: String { names.joined(separator: ", ") }
 }

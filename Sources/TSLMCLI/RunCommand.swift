@@ -13,9 +13,20 @@ struct Run: ParsableCommand {
         Alpaca, chosen from the file's tokenizer.chat_template) and generation stops at the end of
         the assistant's turn. A last line on stderr reports prompt and generation speed.
 
+        Time-series models (OpenTSLM): --series gives a recording (CSV: one column per channel,
+        optional header row of channel names; JSON: an array of numbers or an array of arrays), each
+        channel one series. The prompt is --pre, then every channel's description and series, then
+        -p. Each channel is normalized as --preset says (default: the model's preset, else custom:
+        as given) and described by --series-text (default: the preset's text), a template where
+        {mean} and {std} become the channel's raw mean and std (4 decimals), {channel} its index,
+        {name} its CSV column name, {sensor}/{axis} the parts of a name like "accelerometer_x",
+        {axis} otherwise x/y/z and {lead} the ECG lead. The output is a series summary, the
+        generated rationale, and a final "Answer: ..." line.
+
         Examples:
           tslm run -m smollm2.tslm -p "What is the capital of France?" --chat -n 32
           tslm run -m model.tslm -p "Once upon a time" -n 100 --temp 0.8 --top-p 0.95 --seed 7
+          tslm run -m har-sp.tslm --series walk.csv --preset har --pre "$(cat har_pre.txt)" -p "Rationale:" -n 300
         """
     )
 
@@ -70,13 +81,32 @@ struct Run: ParsableCommand {
     @Option(name: .long, help: "A stop string (repeatable).")
     var stop: [String] = []
 
+    @Option(name: .long, help: "A recording for a time-series model: CSV or JSON, one series per channel (repeatable).")
+    var series: [String] = []
+
+    @Option(name: .long, help: "The series' normalization and default description: \(SeriesPreset.allCases.map(\.rawValue).joined(separator: ", ")).")
+    var preset: String?
+
+    @Option(name: .customLong("series-text"), help: "Description template of every channel ({mean} {std} {channel} {name} {sensor} {axis} {lead}).")
+    var seriesText: String?
+
+    @Option(name: .long, help: "Text before the series (time-series models).")
+    var pre: String?
+
     func run() throws {
         guard threads >= 1, threads <= 1024 else { throw ValidationError("--threads must be in 1...1024") }
         guard n >= 0 else { throw ValidationError("-n must be ≥ 0") }
+        if let preset, SeriesPreset(rawValue: preset) == nil {
+            throw ValidationError("unknown --preset '\(preset)'; expected one of \(SeriesPreset.allCases.map(\.rawValue).joined(separator: ", "))")
+        }
         try runReportingErrors {
             let loaded = try LoadedModel(path: model)
             let pool = ThreadPool(threads: threads)
             let session = try TextSession(loaded, contextLength: contextLength, halfCache: halfCache, pool: pool)
+            if !series.isEmpty || pre != nil || loaded.kind == .classifier {
+                try runSeries(loaded, session)
+                return
+            }
             var text = prompt
             var stops = stop
             if chat {
@@ -102,14 +132,7 @@ struct Run: ParsableCommand {
             }
             guard !ids.isEmpty else { throw RuntimeError.emptyPrompt }
             if let logitsOut { try writePromptLogits(loaded, ids, pool: pool, to: logitsOut) }
-            var params = SamplerParams()
-            params.temperature = temperature
-            params.topK = topK
-            params.topP = topP
-            params.minP = minP
-            params.repetitionPenalty = repeatPenalty
-            params.seed = seed
-            let result = try session.generate(promptTokens: ids, maxTokens: n, sampler: params, stop: stops) { piece in
+            let result = try session.generate(promptTokens: ids, maxTokens: n, sampler: samplerParams, stop: stops) { piece in
                 FileHandle.standardOutput.write(Data(piece.utf8))
                 return true
             }
@@ -121,6 +144,36 @@ struct Run: ParsableCommand {
     }
 
     func fmt(_ v: Double) -> String { String(format: "%.1f", v) }
+
+    var samplerParams: SamplerParams {
+        var params = SamplerParams()
+        params.temperature = temperature
+        params.topK = topK
+        params.topP = topP
+        params.minP = minP
+        params.repetitionPenalty = repeatPenalty
+        params.seed = seed
+        return params
+    }
+
+    /// A prompt of text and recordings: summary, streamed rationale, then the answer line.
+    func runSeries(_ loaded: LoadedModel, _ session: TextSession) throws {
+        let files = try series.map(SeriesFile.read)
+        let chosen = SeriesPreset(rawValue: preset ?? loaded.openTSLM?.config.preset ?? "custom") ?? .custom
+        for f in files { say(f.summary()) }
+        if let pre { try session.appendText(pre, addSpecial: true) }
+        for f in files { try appendRecording(f, to: session, template: seriesText, preset: chosen) }
+        if !prompt.isEmpty { try session.appendText(prompt, addSpecial: true) }
+        let result = try session.generate(maxTokens: n, sampler: samplerParams, stop: stop) { piece in
+            FileHandle.standardOutput.write(Data(piece.utf8))
+            return true
+        }
+        say("")
+        say("Answer: \(extractAnswer(result.text))")
+        let pp = Double(result.promptTokens) / max(result.promptSeconds, 1e-9)
+        let tg = Double(result.generatedTokens) / max(result.generateSeconds, 1e-9)
+        Terminal.error("prompt: \(result.promptTokens) positions, \(fmt(pp)) pos/s | generation: \(result.generatedTokens) tokens, \(fmt(tg)) tok/s | stop: \(result.stopReason.rawValue) | threads \(threads)")
+    }
 
     /// Logits of every prompt position, for comparisons with reference implementations.
     func writePromptLogits(_ loaded: LoadedModel, _ ids: [Int32], pool: ThreadPool, to path: String) throws {

@@ -61,6 +61,23 @@ public enum Converter {
         throw TSLMError.malformed(file: path, reason: "unrecognized input: not a Hugging Face folder, safetensors, PyTorch zip, GGUF or .tslm file")
     }
 
+    /// Imports `path` in whatever supported format it is. With `base`, `path` is a model built
+    /// on top of another one (an OpenTSLM checkpoint: see `OpenTSLMImporter`), and `base` is
+    /// that backbone (a Hugging Face folder, GGUF or `.tslm` file).
+    public static func importModel(path: String, base: String?, openTSLM: OpenTSLMImporter.Options = OpenTSLMImporter.Options()) throws -> ImportedModel {
+        guard let base else {
+            let model = try importModel(path: path)
+            if model.sourceFormat == "pytorch", let ck = try? OpenTSLMImporter.open(path), let v = OpenTSLMImporter.variant(of: ck) {
+                throw TSLMError.invalidArgument(name: "--base", reason: "\(path) is an OpenTSLM \(v == .softPrompt ? "SoftPrompt" : "Flamingo") checkpoint: it holds only the time-series parts\(v == .softPrompt ? " (and LoRA adapters)" : ""); give the LLM it was trained on with --base (a Hugging Face folder, GGUF or .tslm file)")
+            }
+            return model
+        }
+        guard try detectFormat(path: path) == .pytorch else {
+            throw TSLMError.invalidArgument(name: "--base", reason: "only an OpenTSLM checkpoint (a PyTorch .pt file) is converted on top of a base; \(path) is not one")
+        }
+        return try OpenTSLMImporter.load(checkpoint: path, base: base, options: openTSLM)
+    }
+
     /// Imports `path` in whatever supported format it is.
     public static func importModel(path: String) throws -> ImportedModel {
         switch try detectFormat(path: path) {
@@ -77,7 +94,9 @@ public enum Converter {
     @discardableResult
     public static func write(_ model: ImportedModel, to output: String, options: ConvertOptions) throws -> ConvertSummary {
         if let arch = Architectures.named(model.architecture) {
-            for t in model.tensors where !arch.isCanonicalName(t.name) {
+            // A time-series model (`timeseries.model`) adds its own tensors to the backbone's.
+            let timeSeries = model.metadata.string("timeseries.model") != nil
+            for t in model.tensors where !arch.isCanonicalName(t.name) && !(timeSeries && OpenTSLMNames.isTimeSeriesName(t.name)) {
                 throw TSLMError.unmappedTensor(file: model.sourcePath, architecture: arch.name, tensor: t.name)
             }
         } else if model.architecture != "raw" {

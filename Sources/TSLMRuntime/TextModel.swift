@@ -14,12 +14,27 @@ public protocol TextModel: AnyObject, Sendable {
 
     /// Runs `x` [n, hidden] at positions start..<start+n (x is used as scratch), storing keys and
     /// values in `cache`. Writes logits [vocab] of the last position, or [n, vocab] when
-    /// `allPositions`.
+    /// `allPositions`. `hook`, when given, runs on the residual stream before every decoder layer
+    /// (OpenTSLM-Flamingo's gated cross-attention); nil costs nothing.
     func forward(_ x: UnsafeMutablePointer<Float>, count n: Int, start: Int, cache: KVCache,
-                 pool: ThreadPool?, logits: UnsafeMutablePointer<Float>, allPositions: Bool) throws
+                 pool: ThreadPool?, logits: UnsafeMutablePointer<Float>, allPositions: Bool,
+                 hook: (any DecoderLayerHook)?) throws
+}
+
+/// Work that runs on a decoder's residual stream before each of its layers, e.g. the gated
+/// cross-attention blocks OpenTSLM-Flamingo inserts in front of every layer of a frozen backbone.
+public protocol DecoderLayerHook: AnyObject {
+    /// Updates `x` [n, hidden] (positions start..<start+n) in place before layer `layer` runs.
+    func beforeLayer(_ layer: Int, x: UnsafeMutablePointer<Float>, count n: Int, start: Int, pool: ThreadPool?) throws
 }
 
 extension TextModel {
+    /// `forward` without a layer hook (a plain text model).
+    public func forward(_ x: UnsafeMutablePointer<Float>, count n: Int, start: Int, cache: KVCache,
+                        pool: ThreadPool?, logits: UnsafeMutablePointer<Float>, allPositions: Bool) throws {
+        try forward(x, count: n, start: start, cache: cache, pool: pool, logits: logits, allPositions: allPositions, hook: nil)
+    }
+
     /// A KV cache sized for this model.
     public func makeCache(capacity: Int, half: Bool = false) throws -> KVCache {
         try KVCache(layers: config.layers, capacity: capacity, width: config.kvHeads * config.headDim, half: half)

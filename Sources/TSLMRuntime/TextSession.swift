@@ -8,6 +8,8 @@ public final class LoadedModel: @unchecked Sendable {
     public let file: TSLMFile
     public let model: any TextModel
     public let tokenizer: Tokenizer
+    /// The time-series parts of an OpenTSLM model (`timeseries.model` = `opentslm_*`), else nil.
+    public let openTSLM: OpenTSLMModel?
 
     /// Opens, validates and maps `path`, builds the model for its architecture and its tokenizer.
     public init(path: String, mmap: Bool = true) throws {
@@ -17,6 +19,11 @@ public final class LoadedModel: @unchecked Sendable {
             tokenizer = try Tokenizer(metadata: file.metadata)
         } catch {
             throw RuntimeError.tokenizer("\(error)")
+        }
+        if let ts = file.metadata.string("timeseries.model"), ts.hasPrefix("opentslm") {
+            openTSLM = try OpenTSLMModel(file: file, backbone: model)
+        } else {
+            openTSLM = nil
         }
     }
 
@@ -101,7 +108,22 @@ public final class TextSession {
         }
         cache = try loaded.model.makeCache(capacity: ctx, half: halfCache)
         self.pool = pool
+        conditioning = loaded.openTSLM?.makeConditioning()
     }
+
+    /// An OpenTSLM prompt under construction: what was appended since the last generation, run
+    /// by the next `generate` (upstream pads all series of a prompt together, and a Flamingo
+    /// prompt is one text with one media item).
+    private enum PendingPart {
+        /// SoftPrompt text, tokenized when appended.
+        case tokens([Int32])
+        /// Flamingo text, tokenized with the rest of the prompt.
+        case text(String, addSpecial: Bool)
+        case series(PreparedSeries)
+    }
+    private var pendingParts: [PendingPart] = []
+    /// Flamingo: the media item and text times (the decoder layer hook).
+    private let conditioning: FlamingoConditioning?
 
     /// Logits after the last position run, the start of the next generation.
     private var lastLogits: [Float]?
@@ -116,17 +138,36 @@ public final class TextSession {
         lastLogits = nil
         pendingToken = nil
         appendSeconds = 0
+        pendingParts = []
+        conditioning?.reset()
     }
 
     /// Appends text to the prompt and runs it. addSpecial: BOS first when the tokenizer adds one.
     /// Special-token text ("<|im_start|>") is parsed. On failure the session is unchanged.
+    ///
+    /// OpenTSLM models keep the text with the series until `generate` (see `appendSeries`); a
+    /// SoftPrompt model tokenizes every text segment on its own (with BOS when `addSpecial`, as
+    /// upstream gives every segment its own BOS).
     public func appendText(_ text: String, addSpecial: Bool) throws {
-        try append(tokenizer.encode(text, addSpecial: addSpecial, parseSpecial: true))
+        guard let ts = loaded.openTSLM else {
+            try append(tokenizer.encode(text, addSpecial: addSpecial, parseSpecial: true))
+            return
+        }
+        let part: PendingPart = ts.config.variant == .softPrompt
+            ? .tokens(tokenizer.encode(text, addSpecial: addSpecial, parseSpecial: true))
+            : .text(text, addSpecial: addSpecial)
+        try queue([part])
     }
 
     /// Appends `channels` series of `length` samples each (values[c * length + t]), each channel
     /// described by `description` ("{mean}", "{std}", "{channel}" are filled in) or the preset's text.
     /// The arguments are checked first; a text model then throws `RuntimeError.wrongKind`.
+    ///
+    /// OpenTSLM models: each channel is normalized as `preset` says (`SeriesPreset.prepare`) and
+    /// queued with the text until `generate`, which pads all series of the prompt together and
+    /// runs it. A series longer than the encoder's positions, more than
+    /// `OpenTSLMModel.maxSeriesPerPrompt` series in one prompt, or a prompt that no longer fits
+    /// the context is an error, and the session is then unchanged.
     public func appendSeries(_ values: [Float], length: Int, channels: Int, description: String?,
                              preset: SeriesPreset) throws {
         guard length > 0 else { throw RuntimeError.invalidArgument(name: "series length", reason: "\(length) must be > 0") }
@@ -140,13 +181,121 @@ public final class TextSession {
             throw RuntimeError.invalidArgument(name: "series values",
                                                reason: "value \(values[bad]) at channel \(bad / length), sample \(bad % length) is not finite")
         }
-        throw RuntimeError.wrongKind(operation: "appending a series", kind: loaded.kind.rawValue)
+        guard let ts = loaded.openTSLM else {
+            throw RuntimeError.wrongKind(operation: "appending a series", kind: loaded.kind.rawValue)
+        }
+        guard length <= ts.config.maxLength else {
+            throw RuntimeError.invalidArgument(name: "series length", reason: "\(length) samples is more than the encoder's \(ts.config.maxPatches) positions of \(ts.config.patchSize) samples (\(ts.config.maxLength))")
+        }
+        let queued = pendingParts.reduce(0) { n, p in if case .series = p { n + 1 } else { n } }
+        guard queued + channels <= OpenTSLMModel.maxSeriesPerPrompt else {
+            throw RuntimeError.invalidArgument(name: "channel count", reason: "\(queued) + \(channels) series is more than the \(OpenTSLMModel.maxSeriesPerPrompt) one prompt may hold")
+        }
+        let parts = (0..<channels).map { c in
+            PendingPart.series(preset.prepare(values[(c * length)..<((c + 1) * length)], channel: c, template: description))
+        }
+        try queue(parts)
+    }
+
+    /// OpenTSLM-Flamingo: the text time generated tokens get (the `<image>` count of the last
+    /// prompt that had any); nil for other models.
+    public var flamingoTextTime: Int? { conditioning?.cachedMediaCount }
+
+    /// The series and descriptions the next `generate` will run, in order (OpenTSLM models).
+    public var pendingSeries: [PreparedSeries] {
+        pendingParts.compactMap { if case let .series(s) = $0 { s } else { nil } }
+    }
+
+    /// Adds parts to the pending OpenTSLM prompt if the whole prompt still fits the context.
+    private func queue(_ parts: [PendingPart]) throws {
+        let candidate = pendingParts + parts
+        let n = try pendingRows(candidate, count: true).tokens.count + (pendingToken == nil ? 0 : 1)
+        guard tokens.count + n <= cache.capacity else {
+            if tokens.isEmpty { throw RuntimeError.promptTooLong(tokens: n, context: cache.capacity) }
+            throw RuntimeError.contextFull(context: cache.capacity)
+        }
+        pendingParts = candidate
+    }
+
+    /// The rows of a pending OpenTSLM prompt: SoftPrompt text tokens, descriptions (each with
+    /// its own BOS) and soft tokens; Flamingo's one text ("pre <image> desc <|endofchunk|> …
+    /// post", as upstream builds it) tokenized once. With `count`, soft rows are only counted
+    /// (their values are left empty) and no media is set.
+    private func pendingRows(_ parts: [PendingPart], count: Bool) throws -> PromptRows {
+        guard let ts = loaded.openTSLM else { return PromptRows() }
+        switch ts.config.variant {
+        case .softPrompt:
+            var spParts: [OpenTSLMModel.SoftPromptPart] = []
+            for p in parts {
+                switch p {
+                case let .tokens(ids): spParts.append(.tokens(ids))
+                case let .text(t, special): spParts.append(.tokens(tokenizer.encode(t, addSpecial: special, parseSpecial: true)))
+                case let .series(s):
+                    spParts.append(.tokens(tokenizer.encode(s.description, addSpecial: true, parseSpecial: true)))
+                    spParts.append(.series(s.values))
+                }
+            }
+            if count {
+                let series = spParts.compactMap { if case let .series(s) = $0 { s.count } else { nil } }
+                let soft = series.map { _ in ts.config.patchCount(length: series.max() ?? 0) }
+                var rows = PromptRows()
+                var i = 0
+                for p in spParts {
+                    switch p {
+                    case let .tokens(ids): rows.tokens += ids
+                    case .series: rows.tokens += Array(repeating: -1, count: soft[i]); i += 1
+                    }
+                }
+                return rows
+            }
+            return try ts.rows(softPrompt: spParts, pool: pool)
+        case .flamingo:
+            let media = ts.config.mediaTokenID.flatMap { tokenizer.piece($0) } ?? "<image>"
+            let end = ts.config.endOfChunkTokenID.flatMap { tokenizer.piece($0) } ?? "<|endofchunk|>"
+            var text = ""
+            var afterSeries = false
+            var bos = false
+            for (i, p) in parts.enumerated() {
+                switch p {
+                case let .text(t, special):
+                    if i == 0 { bos = special }
+                    text += (afterSeries && !t.isEmpty ? " " : "") + t
+                    afterSeries = false
+                case let .tokens(ids):
+                    text += tokenizer.decode(ids)
+                    afterSeries = false
+                case let .series(s):
+                    if i == 0 { bos = tokens.isEmpty }
+                    text += " \(media) \(s.description) \(end)"
+                    afterSeries = true
+                }
+            }
+            return PromptRows(tokens: tokenizer.encode(text, addSpecial: bos, parseSpecial: true))
+        }
+    }
+
+    /// Runs the pending OpenTSLM prompt (after a token the last generation sampled but did not
+    /// run): Flamingo first makes its series the media item.
+    private func runPendingParts() throws {
+        guard let ts = loaded.openTSLM, !pendingParts.isEmpty else { return }
+        let t0 = Date()
+        var rows = try pendingRows(pendingParts, count: false)
+        if let conditioning {
+            let series = pendingSeries.map(\.values)
+            if !series.isEmpty { try ts.condition(conditioning, on: series, pool: pool) }
+        }
+        if let p = pendingToken { rows.tokens.insert(p, at: 0) }
+        lastLogits = try runRows(rows)
+        pendingToken = nil
+        pendingParts = []
+        appendSeconds += Date().timeIntervalSince(t0)
     }
 
     /// Generates after everything appended so far (see `generate(promptTokens:...)`). The
     /// generated tokens stay in the context, so a conversation can go on with `appendText`.
     public func generate(maxTokens: Int, sampler params: SamplerParams = SamplerParams(), stop: [String] = [],
                          onText: ((String) -> Bool)? = nil) throws -> GenerationResult {
+        try runPendingParts()
         if let p = pendingToken {
             pendingToken = nil
             do { try append([p]) } catch { pendingToken = p; throw error }
@@ -171,20 +320,33 @@ public final class TextSession {
 
     /// Runs tokens at the next positions; the logits after the last.
     private func run(_ newTokens: [Int32]) throws -> [Float] {
+        try runRows(PromptRows(tokens: newTokens))
+    }
+
+    /// Runs prompt rows (tokens, and soft tokens where the id is -1) at the next positions, as
+    /// one forward call in batches; the logits after the last. Soft positions are recorded as -1
+    /// in `tokens`.
+    private func runRows(_ rows: PromptRows) throws -> [Float] {
+        let newTokens = rows.tokens
+        guard !newTokens.isEmpty else { throw RuntimeError.emptyPrompt }
         guard tokens.count + newTokens.count <= cache.capacity else {
             if tokens.isEmpty { throw RuntimeError.promptTooLong(tokens: newTokens.count, context: cache.capacity) }
             throw RuntimeError.contextFull(context: cache.capacity)
         }
-        try checkTokens(newTokens, vocabularySize: model.config.vocabularySize)
+        try checkTokens(newTokens.filter { $0 >= 0 }, vocabularySize: model.config.vocabularySize)
         var logits = [Float](repeating: 0, count: model.config.vocabularySize)
+        let times = conditioning?.textTimes(forCall: newTokens)
         var done = 0
         while done < newTokens.count {
-            let batch = Array(newTokens[done..<min(done + max(1, batchSize), newTokens.count)])
+            let end = min(done + max(1, batchSize), newTokens.count)
+            if let conditioning, let times { conditioning.textTimes = times[done..<end] }
             try logits.withUnsafeMutableBufferPointer { lp in
-                try appendEmbeddings(count: batch.count, logits: lp.baseAddress!) { x in try model.embed(batch, into: x) }
+                try appendEmbeddings(count: end - done, logits: lp.baseAddress!) { x in
+                    try rows.embed(done..<end, backbone: model, into: x)
+                }
             }
-            tokens += batch
-            done += batch.count
+            tokens += newTokens[done..<end]
+            done = end
         }
         return logits
     }
@@ -198,7 +360,8 @@ public final class TextSession {
         guard start + count <= cache.capacity else { throw RuntimeError.contextFull(context: cache.capacity) }
         let x = FloatBuffer(count * model.config.hidden)
         try fill(x.pointer)
-        try model.forward(x.pointer, count: count, start: start, cache: cache, pool: pool, logits: logits, allPositions: false)
+        try model.forward(x.pointer, count: count, start: start, cache: cache, pool: pool, logits: logits, allPositions: false,
+                          hook: conditioning)
     }
 
     /// Encodes `prompt`, runs it, and generates up to `maxTokens` tokens.

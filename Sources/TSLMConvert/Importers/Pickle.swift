@@ -26,12 +26,30 @@ public indirect enum PickleValue: Sendable, Equatable {
     /// A storage that no tensor wraps (e.g. `torch.save` of a bare storage).
     case storage(PickleStorage)
     case tensor(PickleTensor)
+    /// An instance of a data class that `RestrictedUnpickler.Options.dataObjects` allows,
+    /// recorded (never constructed): its class, constructor arguments and `__setstate__` state.
+    case object(PickleObject)
 
-    /// The value for `key` when this is a dict with string keys.
+    /// The value for `key` when this is a dict with string keys, or the state dict of an
+    /// `object` with such a key.
     public subscript(key: String) -> PickleValue? {
-        guard case let .dict(items) = self else { return nil }
-        return items.last(where: { $0.key == .string(key) })?.value
+        switch self {
+        case let .dict(items): return items.last(where: { $0.key == .string(key) })?.value
+        case let .object(o): return o.state[key]
+        default: return nil
+        }
     }
+}
+
+/// An object of an allowed data class (e.g. PEFT's `LoraConfig`) as the pickle describes it.
+/// Nothing of the class runs: its arguments and state are kept as plain values.
+public struct PickleObject: Sendable, Equatable {
+    public var module: String
+    public var name: String
+    /// Arguments of the `REDUCE`/`NEWOBJ` that created it (an enum's value, for example).
+    public var arguments: [PickleValue]
+    /// The `BUILD` state (usually a dict of attributes), or `.none`.
+    public var state: PickleValue
 }
 
 /// One key/value pair of a pickled dict.
@@ -91,9 +109,22 @@ public struct RestrictedUnpickler {
     /// The deepest container nesting accepted.
     public static let maxDepth = 100
 
+    /// What a decode accepts beyond the default allow-list.
+    public struct Options: Sendable, Equatable {
+        /// Also accept PEFT configuration objects (any global of the `peft` package, recorded as
+        /// `PickleValue.object` without running anything) and `set`/`frozenset` built by `REDUCE`
+        /// (pickle protocols < 4 write sets that way). OpenTSLM checkpoints store
+        /// `lora_config` = `{"default": peft.LoraConfig(...)}`.
+        public var dataObjects = false
+
+        public init(dataObjects: Bool = false) { self.dataObjects = dataObjects }
+    }
+
     /// Decodes `bytes` (a whole pickle); `file` and `context` name it in errors.
-    public static func decode(_ bytes: [UInt8], file: String, context: String = "pickle") throws -> PickleValue {
+    public static func decode(_ bytes: [UInt8], file: String, context: String = "pickle",
+                              options: Options = Options()) throws -> PickleValue {
         var m = Machine(data: bytes, file: file, context: context)
+        m.options = options
         let root = try m.run()
         var budget = 1_000_000 + 2 * bytes.count
         return try m.export(root, depth: 0, budget: &budget)
@@ -109,6 +140,10 @@ enum AllowedGlobal: Equatable {
     case storageType(dtypeName: String, elementSize: Int)
     case dtype(name: String)
     case qscheme
+    /// `Options.dataObjects` only: a class whose instances are recorded, never constructed.
+    case dataClass
+    /// `Options.dataObjects` only: `set` / `frozenset`.
+    case setConstructor
 
     static func lookup(module: String, name: String) -> AllowedGlobal? {
         switch module {
@@ -230,6 +265,7 @@ private enum Container {
     case list([Value])
     case dict(keys: [Value], values: [Value], index: [HashKey: Int])
     case set([Value])
+    case object(module: String, name: String, arguments: [Value], state: Value)
 }
 
 /// Note: operands are always popped into locals before a non-mutating method is called with
@@ -246,6 +282,7 @@ private struct Machine {
     var arena: [Container] = []
     /// Offset of the opcode being executed (for error messages).
     var opStart = 0
+    var options = RestrictedUnpickler.Options()
 
     init(data: [UInt8], file: String, context: String) {
         self.data = data
@@ -386,6 +423,12 @@ private struct Machine {
     // MARK: Globals and calls
 
     func global(_ module: String, _ name: String) throws -> Value {
+        if options.dataObjects {
+            if module == "peft" || module.hasPrefix("peft.") { return .global(module: module, name: name, kind: .dataClass) }
+            if ["builtins", "__builtin__"].contains(module), ["set", "frozenset"].contains(name) {
+                return .global(module: module, name: name, kind: .setConstructor)
+            }
+        }
         guard let kind = AllowedGlobal.lookup(module: module, name: name) else {
             throw TSLMError.forbiddenGlobal(file: file, module: module, name: name)
         }
@@ -436,6 +479,20 @@ private struct Machine {
             t.isParameter = true
             if case let .bool(g) = args[1] { t.requiresGrad = g }
             return .tensor(t)
+        case .dataClass:
+            return new(.object(module: module, name: name, arguments: args, state: .none))
+        case .setConstructor:
+            guard args.count <= 1 else { throw malformed("\(module).\(name) called with \(args.count) arguments") }
+            guard let a = args.first else { return new(.set([])) }
+            switch a {
+            case let .ref(li):
+                if case let .list(items) = arena[li] { return new(.set(items)) }
+                if case let .set(items) = arena[li] { return new(.set(items)) }
+            case let .tuple(items, _):
+                return new(.set(items))
+            default: break
+            }
+            throw malformed("\(module).\(name) called with a \(a.typeName)")
         case .storageType, .dtype, .qscheme:
             throw malformed("\(module).\(name) is called, but only tensor-rebuild functions and OrderedDict may be")
         }
@@ -644,6 +701,11 @@ private struct Machine {
             case 0x81, 0x92:  // NEWOBJ, NEWOBJ_EX
                 if op == 0x92 { _ = try pop() }
                 let args = try pop(), cls = try pop()
+                if case let .global(m, n, .dataClass) = cls {
+                    guard case let .tuple(a, _) = args else { throw malformed("NEWOBJ arguments are a \(args.typeName), not a tuple") }
+                    push(new(.object(module: m, name: n, arguments: a, state: .none)))
+                    continue
+                }
                 guard case .global(_, _, .orderedDict) = cls else {
                     throw malformed("\(op == 0x81 ? "NEWOBJ" : "NEWOBJ_EX") of \(cls.typeName); only collections.OrderedDict may be created")
                 }
@@ -654,7 +716,14 @@ private struct Machine {
             case 0x62:  // BUILD
                 let state = try pop()
                 let target = try top()
-                guard case let .ref(i) = target, case .dict = arena[i], isEmptyState(state) else {
+                if case let .ref(i) = target, case let .object(m, n, a, _) = arena[i] {
+                    arena[i] = .object(module: m, name: n, arguments: a, state: state)
+                    continue
+                }
+                // OrderedDict.__reduce__ passes the instance's attributes as the state: a
+                // module's state_dict() carries `_metadata` (per-module versions) that way. They
+                // are not items and are dropped; any other state is refused.
+                guard case let .ref(i) = target, case .dict = arena[i], isEmptyState(state) || isAttributeDict(state) else {
                     throw malformed("BUILD (__setstate__) on a \(target.typeName) is not allowed")
                 }
             case 0x51:  // BINPERSID
@@ -685,6 +754,12 @@ private struct Machine {
     func memoGet(_ i: Int) throws -> Value {
         guard let v = memo[i] else { throw malformed("memo index \(i) was never stored") }
         return v
+    }
+
+    /// A dict whose keys are all strings (an instance `__dict__`).
+    func isAttributeDict(_ v: Value) -> Bool {
+        guard case let .ref(i) = v, case let .dict(keys, _, _) = arena[i] else { return false }
+        return keys.allSatisfy { if case .string = $0 { true } else { false } }
     }
 
     func isEmptyState(_ v: Value) -> Bool {
@@ -764,6 +839,10 @@ private struct Machine {
             switch arena[i] {
             case let .list(l): return .list(try l.map { try export($0, depth: depth + 1, budget: &budget) })
             case let .set(s): return .set(try s.map { try export($0, depth: depth + 1, budget: &budget) })
+            case let .object(m, n, a, st):
+                return .object(PickleObject(module: m, name: n,
+                                            arguments: try a.map { try export($0, depth: depth + 1, budget: &budget) },
+                                            state: try export(st, depth: depth + 1, budget: &budget)))
             case let .dict(keys, values, _):
                 var items: [PickleDictItem] = []
                 items.reserveCapacity(keys.count)

@@ -18,8 +18,9 @@ public final class PyTorchCheckpoint: @unchecked Sendable {
     private let reader: FileReader
 
     /// Opens `path` and decodes its pickle. Throws for legacy (pre-1.6) files, TorchScript
-    /// archives, damaged archives and pickles that reference forbidden globals.
-    public init(path: String) throws {
+    /// archives, damaged archives and pickles that reference forbidden globals (`options` may
+    /// allow a few data classes, see `RestrictedUnpickler.Options`).
+    public init(path: String, options: RestrictedUnpickler.Options = RestrictedUnpickler.Options()) throws {
         self.path = path
         reader = try FileReader(path: path)
         let head = try reader.read(offset: 0, count: Int(min(reader.size, 8)), what: "file header")
@@ -60,7 +61,7 @@ public final class PyTorchCheckpoint: @unchecked Sendable {
             }
         }
         let pickle = try archive.readStored(pkl, reader: reader)
-        root = try RestrictedUnpickler.decode(pickle, file: path, context: pkl.name)
+        root = try RestrictedUnpickler.decode(pickle, file: path, context: pkl.name, options: options)
     }
 
     /// The value at `keyPath` (dict keys, or decimal list/tuple indices), or nil.
@@ -74,6 +75,9 @@ public final class PyTorchCheckpoint: @unchecked Sendable {
             case let .list(items), let .tuple(items):
                 guard let i = Int(k), i >= 0, i < items.count else { return nil }
                 v = items[i]
+            case let .object(o):
+                guard let s = o.state[k] else { return nil }
+                v = s
             default:
                 return nil
             }

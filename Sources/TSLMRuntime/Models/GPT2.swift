@@ -60,7 +60,8 @@ public final class GPT2Model: TextModel, @unchecked Sendable {
     }
 
     public func forward(_ x: UnsafeMutablePointer<Float>, count n: Int, start: Int, cache: KVCache,
-                        pool: ThreadPool?, logits: UnsafeMutablePointer<Float>, allPositions: Bool) throws {
+                        pool: ThreadPool?, logits: UnsafeMutablePointer<Float>, allPositions: Bool,
+                        hook: (any DecoderLayerHook)?) throws {
         try checkPositions(n: n, start: start, cache: cache)
         guard start + n <= config.contextLength else { throw RuntimeError.contextFull(context: config.contextLength) }
         let c = config
@@ -72,6 +73,7 @@ public final class GPT2Model: TextModel, @unchecked Sendable {
             Kernels.add(x + i * h, pos.pointer, count: h)
         }
         for (l, b) in blocks.enumerated() {
+            if let hook { try hook.beforeLayer(l, x: x, count: n, start: start, pool: pool) }
             for i in 0..<n { Kernels.layerNorm(x + i * h, weight: b.attnNorm, bias: b.attnNormBias, count: h, eps: c.normEpsilon, out: xb.pointer + i * h) }
             linear(b.qkv, xb.pointer, n: n, qkv.pointer, bias: b.qkvBias, pool: pool)
             for i in 0..<n {

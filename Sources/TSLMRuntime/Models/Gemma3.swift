@@ -65,13 +65,15 @@ public final class Gemma3Model: TextModel, @unchecked Sendable {
     }
 
     public func forward(_ x: UnsafeMutablePointer<Float>, count n: Int, start: Int, cache: KVCache,
-                        pool: ThreadPool?, logits: UnsafeMutablePointer<Float>, allPositions: Bool) throws {
+                        pool: ThreadPool?, logits: UnsafeMutablePointer<Float>, allPositions: Bool,
+                        hook: (any DecoderLayerHook)?) throws {
         try checkPositions(n: n, start: start, cache: cache)
         let c = config
         let (h, qDim, kvDim, hd, eps) = (c.hidden, c.heads * c.headDim, c.kvHeads * c.headDim, c.headDim, c.normEpsilon)
         let xb = FloatBuffer(n * h), q = FloatBuffer(n * qDim), k = FloatBuffer(n * kvDim), v = FloatBuffer(n * kvDim)
         let att = FloatBuffer(n * qDim), gate = FloatBuffer(n * c.feedForward), up = FloatBuffer(n * c.feedForward)
         for (l, b) in blocks.enumerated() {
+            if let hook { try hook.beforeLayer(l, x: x, count: n, start: start, pool: pool) }
             let sliding = c.slidingLayers[l]
             let rope = sliding ? localRope : globalRope
             for i in 0..<n { Kernels.rmsNorm(x + i * h, weight: b.attnNorm, count: h, eps: eps, addOne: true, out: xb.pointer + i * h) }

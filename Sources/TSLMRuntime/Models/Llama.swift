@@ -63,13 +63,15 @@ public final class LlamaModel: TextModel, @unchecked Sendable {
     }
 
     public func forward(_ x: UnsafeMutablePointer<Float>, count n: Int, start: Int, cache: KVCache,
-                        pool: ThreadPool?, logits: UnsafeMutablePointer<Float>, allPositions: Bool) throws {
+                        pool: ThreadPool?, logits: UnsafeMutablePointer<Float>, allPositions: Bool,
+                        hook: (any DecoderLayerHook)?) throws {
         try checkPositions(n: n, start: start, cache: cache)
         let c = config
         let (h, qDim, kvDim) = (c.hidden, c.heads * c.headDim, c.kvHeads * c.headDim)
         let xb = FloatBuffer(n * h), q = FloatBuffer(n * qDim), k = FloatBuffer(n * kvDim), v = FloatBuffer(n * kvDim)
         let att = FloatBuffer(n * qDim), gate = FloatBuffer(n * c.feedForward), up = FloatBuffer(n * c.feedForward)
         for (l, b) in blocks.enumerated() {
+            if let hook { try hook.beforeLayer(l, x: x, count: n, start: start, pool: pool) }
             for i in 0..<n { Kernels.rmsNorm(x + i * h, weight: b.attnNorm, count: h, eps: c.normEpsilon, addOne: false, out: xb.pointer + i * h) }
             linear(b.q, xb.pointer, n: n, q.pointer, bias: b.qBias, pool: pool)
             linear(b.k, xb.pointer, n: n, k.pointer, bias: b.kBias, pool: pool)
