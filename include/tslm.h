@@ -210,10 +210,15 @@ TSLM_API int32_t tslm_session_append_text(tslm_session *session, const char *tex
 
 /**
  * Appends a recording: n_channels series of `length` samples each (values[c * length + t]),
- * every channel one series, described by `description` (NULL: the preset's description). preset:
- * a task's normalization and description text ("har", "sleep", "ecg", "tsqa", "m4") or NULL /
- * "custom". Values must be finite. Text models return TSLM_ERR_WRONG_KIND (after the arguments
- * are checked).
+ * every channel one series, described by `description` (NULL: the preset's description), a
+ * template in which the library replaces "{mean}" and "{std}" by the channel's raw mean and std
+ * (4 decimals), "{channel}" by its index and "{axis}" by x/y/z. preset: a task's normalization
+ * and default description ("har", "sleep", "ecg", "tsqa", "m4", "custom": values as given), or
+ * NULL for the model's own (metadata timeseries.preset), else "custom". Values must be finite.
+ * Text models return TSLM_ERR_WRONG_KIND (after the arguments are checked).
+ * A time-series model's prompt is run at tslm_session_generate (all series of a prompt are
+ * encoded together), so tslm_session_position does not count it before then; the
+ * prompt the model was trained with is in its metadata (timeseries.prompt.pre / .series / .post).
  */
 TSLM_API int32_t tslm_session_append_series(tslm_session *session, const float *values,
                                             int64_t length, int32_t n_channels,

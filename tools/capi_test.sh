@@ -70,6 +70,25 @@ for lang in c cpp; do
   check "examples/$lang/forecast: a text model is refused with TSLM_ERR_WRONG_KIND" bash -c "test $rc = 1 && grep -q TSLM_ERR_WRONG_KIND '$work/fc.txt'"
 done
 
+# the trained OpenTSLM demo model, when its weights are in the tree (demo/basicmotions)
+DEMO=demo/basicmotions
+demo_model=""
+if [ -f "$DEMO/model_checkpoint.pt" ]; then
+  demo_model=$work/basicmotions-q8_0.tslm
+  rec=$(ls "$DEMO"/test/*.csv | head -1)
+  check "convert the BasicMotions demo (checkpoint + SmolLM2 base + prompt)" "$prefix/bin/tslm" convert "$DEMO/model_checkpoint.pt" \
+    --base "$GGUF" --preset har --prompt "$DEMO/prompt.json" -o "$demo_model" --type q8_0 -q
+  "$work/bin/c_explain_signal" "$demo_model" "$rec" > "$work/ex_c.txt" 2>&1
+  check "examples/c/explain_signal: rationale and one of the four labels" \
+    grep -Eq "^answer: (walking|resting|running|badminton)$" "$work/ex_c.txt"
+  "$work/bin/cpp_explain_signal" "$demo_model" "$rec" > "$work/ex_cpp.txt" 2>&1
+  check "examples/cpp/explain_signal: same output as the C example" cmp -s "$work/ex_c.txt" "$work/ex_cpp.txt"
+  "$prefix/bin/tslm" run -m "$demo_model" --series "$rec" -n 160 2>/dev/null | tail -1 > "$work/ex_cli.txt"
+  check "tslm run --series gives the C example's answer" bash -c "diff <(sed 's/^Answer: /answer: /' '$work/ex_cli.txt') <(tail -1 '$work/ex_c.txt')"
+else
+  echo "skip   demo checks: $DEMO/model_checkpoint.pt is not in the tree"
+fi
+
 # the contract
 "$work/bin/capi_test" "$model" "$work" all > "$work/capi.txt" 2>&1
 grep -E "^FAIL|^ +expected|^capi:" "$work/capi.txt"
@@ -88,6 +107,10 @@ if command -v valgrind >/dev/null; then
     vg "$work/bin/${lang}_forecast" "$model" "$work/hist.csv" 4 > /dev/null 2>> "$work/vg.txt"
     check "valgrind: examples/$lang/forecast (wrong-kind path)" test $? = 1
   done
+  if [ -n "$demo_model" ]; then
+    vg "$work/bin/c_explain_signal" "$demo_model" "$rec" "" 4 > /dev/null 2>> "$work/vg.txt"
+    check "valgrind: examples/c/explain_signal on the demo model (4 tokens)" test $? = 0
+  fi
   vg "$work/bin/capi_test" "$model" "$work" bad > "$work/capi_vg.txt" 2>> "$work/vg.txt"
   check "valgrind: the bad-call table" test $? = 0
   if grep -q "==[0-9]*==" "$work/vg.txt"; then bad "valgrind reported:"; head -40 "$work/vg.txt"; else ok "valgrind: no reports"; fi

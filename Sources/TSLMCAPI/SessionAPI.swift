@@ -97,7 +97,8 @@ public func tslm_session_append_series(_ session: OpaquePointer!, _ values: Unsa
                 throw CAPIError.invalid("length", "\(nChannels) channels × \(length) samples is more than \(maxSeriesValues) values")
             }
             guard let values else { throw CAPIError.invalid("values", "is NULL") }
-            let presetName = try optionalString(preset, "preset") ?? "custom"
+            // NULL: the preset the model was trained with (`timeseries.preset`), else custom.
+            let presetName = try optionalString(preset, "preset") ?? s.model.loaded.openTSLM?.config.preset ?? "custom"
             guard let p = SeriesPreset(rawValue: presetName) else {
                 throw CAPIError.invalid("preset", "'\(presetName)' is not one of \(SeriesPreset.allCases.map(\.rawValue).joined(separator: ", "))")
             }

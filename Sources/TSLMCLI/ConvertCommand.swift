@@ -25,6 +25,8 @@ struct Convert: ParsableCommand {
           tslm convert ./Llama-3.2-1B/ -o llama-1b-f16.tslm --type f16
           tslm convert model_checkpoint.pt -o raw.tslm
           tslm convert llama-3.2-1b-har-sp/model_checkpoint.pt --base ./Llama-3.2-1B/ -o har-sp.tslm --preset har
+          tslm convert demo/basicmotions/model_checkpoint.pt --base SmolLM2-135M-Instruct.Q4_1.gguf \\
+               --preset har --prompt demo/basicmotions/prompt.json -o basicmotions.tslm --type q8_0
         """
     )
 
@@ -49,6 +51,11 @@ struct Convert: ParsableCommand {
     @Option(name: .long, help: "OpenTSLM: the preset (task) the model was trained for, stored as its default: \(SeriesPresetName.all).")
     var preset: String?
 
+    @Option(name: .long, help: ArgumentHelp(
+        "OpenTSLM: a JSON file with the prompt the model was trained with, stored in the file.",
+        discussion: "Keys pre_prompt, series_description_template, post_prompt (as tools/basicmotions.py writes them); stored as timeseries.prompt.pre / .series / .post so that applications (examples/c/explain_signal.c, tslm run) rebuild the prompt from the model alone."))
+    var prompt: String?
+
     @Option(name: .customLong("media-token-id"), help: "OpenTSLM-Flamingo with a base that has no tokenizer: the <image> token id.")
     var mediaTokenID: Int?
 
@@ -65,12 +72,13 @@ struct Convert: ParsableCommand {
         if let preset, !SeriesPresetName.names.contains(preset) {
             throw ValidationError("unknown --preset '\(preset)'; expected one of \(SeriesPresetName.all)")
         }
-        guard base != nil || (preset == nil && mediaTokenID == nil && endOfChunkTokenID == nil) else {
-            throw ValidationError("--preset, --media-token-id and --end-of-chunk-token-id apply to an OpenTSLM checkpoint with --base")
+        guard base != nil || (preset == nil && prompt == nil && mediaTokenID == nil && endOfChunkTokenID == nil) else {
+            throw ValidationError("--preset, --prompt, --media-token-id and --end-of-chunk-token-id apply to an OpenTSLM checkpoint with --base")
         }
         try runReportingErrors {
             var options = OpenTSLMImporter.Options()
             options.preset = preset
+            if let prompt { options.prompt = try TrainedPrompt(jsonFile: prompt) }
             options.mediaTokenID = mediaTokenID
             options.endOfChunkTokenID = endOfChunkTokenID
             let model = try Converter.importModel(path: input, base: base, openTSLM: options)

@@ -16,7 +16,8 @@ struct Run: ParsableCommand {
         Time-series models (OpenTSLM): --series gives a recording (CSV: one column per channel,
         optional header row of channel names; JSON: an array of numbers or an array of arrays), each
         channel one series. The prompt is --pre, then every channel's description and series, then
-        -p. Each channel is normalized as --preset says (default: the model's preset, else custom:
+        -p (--pre, the descriptions and -p default to the prompt stored by `tslm convert --prompt`).
+        Each channel is normalized as --preset says (default: the model's preset, else custom:
         as given) and described by --series-text (default: the preset's text), a template where
         {mean} and {std} become the channel's raw mean and std (4 decimals), {channel} its index,
         {name} its CSV column name, {sensor}/{axis} the parts of a name like "accelerometer_x",
@@ -161,9 +162,14 @@ struct Run: ParsableCommand {
         let files = try series.map(SeriesFile.read)
         let chosen = SeriesPreset(rawValue: preset ?? loaded.openTSLM?.config.preset ?? "custom") ?? .custom
         for f in files { say(f.summary()) }
-        if let pre { try session.appendText(pre, addSpecial: true) }
-        for f in files { try appendRecording(f, to: session, template: seriesText, preset: chosen) }
-        if !prompt.isEmpty { try session.appendText(prompt, addSpecial: true) }
+        // The prompt the model was trained with (stored by `tslm convert --prompt`) fills in what
+        // the command line leaves out.
+        let md = loaded.file.metadata
+        if let pre = pre ?? md.string("timeseries.prompt.pre") { try session.appendText(pre, addSpecial: true) }
+        let template = seriesText ?? md.string("timeseries.prompt.series")
+        for f in files { try appendRecording(f, to: session, template: template, preset: chosen) }
+        let post = prompt.isEmpty ? (md.string("timeseries.prompt.post") ?? "") : prompt
+        if !post.isEmpty { try session.appendText(post, addSpecial: true) }
         let result = try session.generate(maxTokens: n, sampler: samplerParams, stop: stop) { piece in
             FileHandle.standardOutput.write(Data(piece.utf8))
             return true

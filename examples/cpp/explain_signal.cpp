@@ -2,8 +2,8 @@
 // the prompt metadata it reads); prints the rationale as it streams, then the answer.
 //
 //   c++ -std=c++17 -O2 -I. explain_signal.cpp -o explain_signal $(pkg-config --cflags --libs tslm)
-//   ./explain_signal basicmotions.tslm recording.csv ["question"]
-#include <cmath>
+//   ./explain_signal basicmotions.tslm recording.csv ["question" [max_tokens]]
+#include <cstdlib>
 #include <fstream>
 #include <iomanip>
 #include <iostream>
@@ -56,19 +56,27 @@ int main(int argc, char **argv) {
     try {
         Recording rec = read_csv(argv[2]);
         tslm::Model model(argv[1]);
-        std::string pre = argc > 3 ? argv[3] : model.meta("timeseries.prompt.pre", "What does this recording show?");
+        std::string pre = argc > 3 && argv[3][0] ? argv[3] : model.meta("timeseries.prompt.pre", "What does this recording show?");
         std::string series = model.meta("timeseries.prompt.series", "The following is the {name} data, it has mean {mean} and std {std}:");
         std::string post = model.meta("timeseries.prompt.post", "Rationale:");
-        std::string preset = model.meta("timeseries.prompt.preset", "custom");
+        std::string preset = model.meta("timeseries.preset", "custom");
 
         std::cout << "recording: " << argv[2] << ", " << rec.channels.size() << " channels x " << rec.channels[0].size() << " samples\n";
         tslm::Session session(model);
         session.append_text(pre, true);
-        for (size_t c = 0; c < rec.channels.size(); c++)
-            session.append_series(rec.channels[c], 1, replace_all(series, "{name}", rec.names[c]), preset);
+        for (size_t c = 0; c < rec.channels.size(); c++) {
+            // "{name}" is the column name; a name like "accelerometer_x" also gives "{sensor}" and
+            // "{axis}"; the library fills "{mean}" and "{std}".
+            const std::string &name = rec.names[c];
+            size_t us = name.find('_');
+            std::string desc = replace_all(series, "{name}", name);
+            desc = replace_all(desc, "{sensor}", name.substr(0, us));
+            if (us != std::string::npos) desc = replace_all(desc, "{axis}", name.substr(us + 1));
+            session.append_series(rec.channels[c], 1, desc, preset);
+        }
         session.append_text(post, true);
         std::cout << "rationale: ";
-        session.generate(160, [](std::string_view piece) {
+        session.generate(argc > 4 ? std::atoi(argv[4]) : 160, [](std::string_view piece) {
             std::cout << piece << std::flush;
             return true;
         });

@@ -32,6 +32,8 @@ public enum OpenTSLMImporter {
         public var endOfChunkTokenID: Int?
         /// The preset the model was trained with (`timeseries.preset`), e.g. `har`.
         public var preset: String?
+        /// The prompt the model was trained with (`timeseries.prompt.*`).
+        public var prompt: TrainedPrompt?
         /// Attention heads (upstream: 8 everywhere; the checkpoint does not record them).
         public var encoderHeads = 8
         public var perceiverHeads = 8
@@ -82,6 +84,11 @@ public enum OpenTSLMImporter {
         }
         md["timeseries.model"] = .string(variant.rawValue)
         if let p = options.preset { md["timeseries.preset"] = .string(p) }
+        if let p = options.prompt {
+            md["timeseries.prompt.pre"] = .string(p.pre)
+            md["timeseries.prompt.series"] = .string(p.series)
+            md["timeseries.prompt.post"] = .string(p.post)
+        }
         md["general.source.base"] = .string(base)
         for (k, v) in md.entries { model.metadata[k] = v }
         let folder = URL(fileURLWithPath: path).deletingLastPathComponent().lastPathComponent
