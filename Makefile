@@ -12,7 +12,7 @@ RELEASE     := -c release -Xswiftc -static-stdlib
 LIB_BUILT   := .build/release/libtslmc.so
 VERSION     := 0.1.0
 
-.PHONY: all deps models build release lib install examples test test-capi tsan demo fixtures bench bench-convert clean
+.PHONY: all deps models build release lib install examples test test-capi tsan demo demo-eval fixtures bench bench-convert clean
 
 all: build
 
@@ -77,14 +77,26 @@ test: deps models
 	tools/cli_test.sh $(BIN_RELEASE)
 	tools/capi_test.sh
 
-## demo: the README's main command — convert the real SmolLM2 model and show it.
+## demo: the README's main command — the trained OpenTSLM-SoftPrompt BasicMotions model: fetch the
+## pinned SmolLM2 base, attach the committed time-series weights (demo/basicmotions), and explain
+## one held-out recording of each activity (series summary, rationale, answer).
+DEMO_DIR   := demo/basicmotions
+DEMO_MODEL := .cache/out/basicmotions-q8_0.tslm
 demo: deps release
 	tools/fetch_smollm2.sh
 	@mkdir -p .cache/out
-	$(BIN_RELEASE) convert $(SMOLLM2) -o .cache/out/smollm2-q8_0.tslm --type q8_0
-	$(BIN_RELEASE) verify .cache/out/smollm2-q8_0.tslm
-	$(BIN_RELEASE) info .cache/out/smollm2-q8_0.tslm --no-tensors
-	$(BIN_RELEASE) run -m .cache/out/smollm2-q8_0.tslm --chat -n 64 -p "What is the capital of France?"
+	$(BIN_RELEASE) convert $(DEMO_DIR)/model_checkpoint.pt --base $(SMOLLM2) --preset har \
+	  --prompt $(DEMO_DIR)/prompt.json -o $(DEMO_MODEL) --type q8_0
+	$(BIN_RELEASE) verify $(DEMO_MODEL)
+	@for label in walking resting running badminton; do \
+	  rec=$$(ls $(DEMO_DIR)/test/*_$$label.csv | head -1); \
+	  echo; echo "=== held-out recording $$rec (true label: $$label)"; \
+	  $(BIN_RELEASE) run -m $(DEMO_MODEL) --series $$rec -n 160 || exit 1; \
+	done
+
+## demo-eval: held-out accuracy and macro-F1 of the demo model on all 40 test recordings.
+demo-eval: demo
+	$(BIN_RELEASE) eval -m $(DEMO_MODEL) --dir $(DEMO_DIR)/test --prompt $(DEMO_DIR)/prompt.json -n 160
 
 ## fixtures: regenerate the committed test fixtures with the reference Python packages.
 fixtures:
