@@ -28,7 +28,7 @@ public enum TargetType: Equatable, Sendable, CustomStringConvertible {
 /// (`formats/tslm.md`, "Quantization policy").
 public enum QuantizationPolicy {
     /// A one-line statement of the policy, stored as `general.quantization_policy`.
-    public static let summary = "1-D tensors f32; non-float unchanged; quantized types need rows of whole 32-blocks (else f16); token_embd/output q8_0 under 4-bit types"
+    public static let summary = "1-D tensors f32; non-float unchanged; quantized types need rows of whole 32-blocks (else f16); token_embd/output q8_0 under 4-bit types; ts.* (time-series encoder, projector, perceiver) f16 under quantized types"
 
     /// Tensors that keep 8 bits when the target is a 4-bit type.
     public static let highPrecisionTensors: Set<String> = ["token_embd.weight", "output.weight"]
@@ -42,6 +42,9 @@ public enum QuantizationPolicy {
         case let .type(t):
             if shape.count < 2 { return .f32 }
             guard t.isQuantized else { return t }
+            // The time-series encoder, projector and perceiver are small and feed every soft
+            // token or latent: they keep f16 under block quantization.
+            if name.hasPrefix("ts.") { return .f16 }
             guard let inner = shape.last, inner > 0, inner % t.blockSize == 0 else { return .f16 }
             if (t == .q4_0 || t == .q4_1) && highPrecisionTensors.contains(name) { return .q8_0 }
             return t

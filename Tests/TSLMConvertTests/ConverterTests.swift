@@ -92,6 +92,18 @@ final class ConverterTests: XCTestCase {
         }
     }
 
+    func testPolicyKeepsTimeSeriesTensorsAtF16AndEmbeddingsAt8Bits() {
+        let p = QuantizationPolicy.self
+        for t in [DType.q8_0, .q4_0, .q4_1] {
+            XCTAssertEqual(p.storageType(name: "ts.enc.blk.0.attn_qkv.weight", dtype: .f32, shape: [384, 128], target: .type(t)), .f16)
+            XCTAssertEqual(p.storageType(name: "ts.proj.fc.weight", dtype: .f32, shape: [576, 128], target: .type(t)), .f16)
+            XCTAssertEqual(p.storageType(name: "blk.0.attn_q.weight", dtype: .f32, shape: [576, 576], target: .type(t)), t)
+            XCTAssertEqual(p.storageType(name: "ts.enc.norm.weight", dtype: .f32, shape: [128], target: .type(t)), .f32)
+        }
+        XCTAssertEqual(p.storageType(name: "token_embd.weight", dtype: .f32, shape: [256, 64], target: .type(.q4_0)), .q8_0)
+        XCTAssertEqual(p.storageType(name: "ts.enc.blk.0.attn_qkv.weight", dtype: .f32, shape: [384, 128], target: .type(.bf16)), .bf16)
+    }
+
     func testQuantizedConversionMatchesReferenceQuantizer() throws {
         let expected = try writeTinyLlama(dtype: .f32)
         for target in [DType.q8_0, .q4_0, .q4_1] {
