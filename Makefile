@@ -12,7 +12,7 @@ RELEASE     := -c release -Xswiftc -static-stdlib
 LIB_BUILT   := .build/release/libtslmc.so
 VERSION     := 0.1.0
 
-.PHONY: all deps models build release lib install examples test test-capi tsan demo demo-eval fixtures bench bench-convert clean
+.PHONY: all deps models build release lib install examples test test-capi tsan demo demo-eval fixtures bench bench-opentslm bench-convert clean
 
 all: build
 
@@ -103,9 +103,17 @@ fixtures:
 	python3 -m pip install -q -r tools/requirements.txt
 	for s in tools/make_*_fixtures.py tools/make_tokenizer_conformance.py; do python3 $$s || exit 1; done
 
-## bench: prefill/decode speed of SmolLM2 at f16/q8_0/q4_0 (BENCH_1B=1 adds the 1.2B Llama shape).
+## bench: prefill/decode speed of SmolLM2 at f16/q8_0/q4_0 (BENCH_1B=1 adds the 1.2B Llama shape),
+## then the OpenTSLM SoftPrompt vs Flamingo memory / time-to-first-token bench.
 bench: deps models release
 	tools/bench.sh $(BIN_RELEASE)
+	$(MAKE) bench-opentslm
+
+## bench-opentslm: peak RSS and time to first token for 1k, 10k and 100k samples per prompt,
+## SoftPrompt vs Flamingo on the SmolLM2 backbone (random-init checkpoints made with torch).
+bench-opentslm: deps models release
+	python3 -m pip install -q -r tools/requirements.txt
+	tools/bench_opentslm.sh $(BIN_RELEASE)
 
 ## bench-convert: peak RSS of converting a 1.2B-parameter (Llama-3.2-1B shape) f32 model.
 bench-convert: deps release
