@@ -11,14 +11,7 @@ final class OpenTSLMConversionTests: XCTestCase {
 
     func expectError(_ body: @autoclosure () throws -> Any, file: StaticString = #filePath, line: UInt = #line,
                      _ check: (TSLMError) -> Bool) {
-        do {
-            _ = try body()
-            XCTFail("expected an error", file: file, line: line)
-        } catch let e as TSLMError {
-            XCTAssertTrue(check(e), "unexpected error: \(e)", file: file, line: line)
-        } catch {
-            XCTFail("not a TSLMError: \(error)", file: file, line: line)
-        }
+        assertThrows(TSLMError.self, try body(), file: file, line: line, check)
     }
 
     func testStoredLayout() throws {

@@ -136,14 +136,7 @@ final class OpenTSLMSessionTests: XCTestCase {
 
     func expect(_ body: @autoclosure () throws -> Any, _ check: (RuntimeError) -> Bool,
                 file: StaticString = #filePath, line: UInt = #line) {
-        do {
-            _ = try body()
-            XCTFail("expected an error", file: file, line: line)
-        } catch let e as RuntimeError {
-            XCTAssertTrue(check(e), "unexpected error: \(e)", file: file, line: line)
-        } catch {
-            XCTFail("not a RuntimeError: \(error)", file: file, line: line)
-        }
+        assertThrows(RuntimeError.self, try body(), file: file, line: line, check)
     }
 
     func argument(_ name: String) -> (RuntimeError) -> Bool {
