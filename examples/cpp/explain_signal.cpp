@@ -61,7 +61,9 @@ int main(int argc, char **argv) {
         std::string post = model.meta("timeseries.prompt.post", "Rationale:");
         std::string preset = model.meta("timeseries.preset", "custom");
 
-        std::cout << "recording: " << argv[2] << ", " << rec.channels.size() << " channels x " << rec.channels[0].size() << " samples\n";
+        std::cout << "recording: " << argv[2] << ", " << rec.channels.size() << " channels x " << rec.channels[0].size() << " samples (";
+        for (size_t c = 0; c < rec.names.size(); c++) std::cout << (c ? ", " : "") << rec.names[c];
+        std::cout << ")\n";
         tslm::Session session(model);
         session.append_text(pre, true);
         for (size_t c = 0; c < rec.channels.size(); c++) {
