@@ -110,7 +110,9 @@ func copyOut(_ text: String, _ buf: UnsafeMutablePointer<CChar>?, _ size: Int, _
     }
     guard let buf else { throw CAPIError.invalid("buf", "is NULL but buf_size is \(size)") }
     bytes.withUnsafeBufferPointer { src in
-        UnsafeMutableRawPointer(buf).copyMemory(from: src.baseAddress!, byteCount: src.count)
+        if let base = src.baseAddress, src.count > 0 {
+            UnsafeMutableRawPointer(buf).copyMemory(from: base, byteCount: src.count)
+        }
     }
     buf[bytes.count] = 0
 }
