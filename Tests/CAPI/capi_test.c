@@ -135,6 +135,11 @@ static void bad_calls(const char *model_path, const char *workdir) {
 
     tslm_generate_params gp = tslm_generate_default_params();
     gp.max_tokens = 4;
+    char one[1] = {'x'};
+    check_status("last_text: before any generation", tslm_session_last_text(s, one, sizeof one, &len), TSLM_OK);
+    check_true("last_text: empty, NUL-terminated", len == 0 && one[0] == '\0');
+    check_status("last_answer: before any generation", tslm_session_last_answer(s, one, sizeof one, &len), TSLM_OK);
+    check_status("last_text: buffer of size 0", tslm_session_last_text(s, NULL, 0, &len), TSLM_ERR_BUFFER_TOO_SMALL);
     check_status("generate: nothing appended yet", tslm_session_generate(s, gp, NULL, NULL), TSLM_ERR_INVALID_ARGUMENT);
     check_status("append_text: NULL session", tslm_session_append_text(NULL, "hi", true), TSLM_ERR_INVALID_ARGUMENT);
     check_status("append_text: NULL text", tslm_session_append_text(s, NULL, true), TSLM_ERR_INVALID_ARGUMENT);
