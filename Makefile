@@ -40,12 +40,15 @@ release: deps
 lib: deps
 	$(SWIFT) build $(RELEASE) --product tslmc
 
-## install: header, libtslm.so, the tslm CLI and tslm.pc under PREFIX (default /usr/local).
+## install: header, libtslm.so, the tslm CLI and tslm.pc under PREFIX (default /usr/local);
+## binaries are stripped of their symbol tables (STRIP=: keeps them).
+STRIP ?= strip --strip-unneeded
 install: lib
 	$(SWIFT) build $(RELEASE) --product tslm
 	install -d $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(PREFIX)/lib/pkgconfig $(DESTDIR)$(PREFIX)/include
 	install -m 755 $(BIN_RELEASE) $(DESTDIR)$(PREFIX)/bin/tslm
 	install -m 755 $(LIB_BUILT) $(DESTDIR)$(PREFIX)/lib/libtslm.so
+	$(STRIP) $(DESTDIR)$(PREFIX)/bin/tslm $(DESTDIR)$(PREFIX)/lib/libtslm.so
 	install -m 644 include/tslm.h $(DESTDIR)$(PREFIX)/include/tslm.h
 	sed -e 's|@PREFIX@|$(PREFIX)|' -e 's|@VERSION@|$(VERSION)|' tools/tslm.pc.in > $(DESTDIR)$(PREFIX)/lib/pkgconfig/tslm.pc
 
