@@ -200,28 +200,10 @@ def sample(rec, label, channels=None):
 
 def smollm2_tokenizer(gguf_path=GGUF_PATH):
     """HF `tokenizers` BPE from the GGUF's vocab and merges with SmolLM2's original digit-splitting
-    pre-tokenizer (see the module docstring). Returns (tokenizer, eos_id)."""
-    import gguf
-    from tokenizers import AddedToken, Tokenizer, decoders, models, pre_tokenizers
+    pre-tokenizer (tools/smollm2_tokenizer.py, see the module docstring). Returns (tokenizer, eos_id)."""
+    import smollm2_tokenizer
 
-    r = gguf.GGUFReader(gguf_path)
-
-    def strings(key):
-        f = r.fields[key]
-        return [bytes(f.parts[i]).decode("utf-8") for i in f.data]
-
-    tokens = strings("tokenizer.ggml.tokens")
-    merges = strings("tokenizer.ggml.merges")
-    tt = r.fields["tokenizer.ggml.token_type"]
-    types = [int(tt.parts[i][0]) for i in tt.data]
-    tok = Tokenizer(models.BPE(vocab={t: i for i, t in enumerate(tokens)},
-                               merges=[tuple(m.split(" ", 1)) for m in merges]))
-    tok.pre_tokenizer = pre_tokenizers.Sequence([
-        pre_tokenizers.Digits(individual_digits=True),
-        pre_tokenizers.ByteLevel(add_prefix_space=False, use_regex=True)])
-    tok.decoder = decoders.ByteLevel()
-    tok.add_special_tokens([AddedToken(t, special=True, normalized=False)
-                            for t, ty in zip(tokens, types) if ty == 3])
+    tok, r = smollm2_tokenizer.build(gguf_path)
     eos = int(r.fields["tokenizer.ggml.eos_token_id"].contents())
     add_bos = bool(r.fields["tokenizer.ggml.add_bos_token"].contents())
     if add_bos:

@@ -265,6 +265,20 @@ def series_block(raw):
     return padded, block
 
 
+def decoding_keys(logits, row_pos, greedy, pgap, ggap):
+    """The golden keys both variants share: logits, argmax, greedy tokens and top-2 gaps."""
+    return {
+        "logits_last": floats(logits[-1]),
+        "logits_all_argmax": logits.argmax(-1).tolist(),
+        "logits_rows_positions": row_pos,
+        "logits_rows": [floats(logits[p]) for p in row_pos],
+        "greedy_ids": greedy,
+        "greedy_new_tokens": NEW_TOKENS,
+        "prompt_min_top2_gap": pgap,
+        "greedy_min_top2_gap": ggap,
+    }
+
+
 def first_rows(t, n=2):
     return [floats(t[i]) for i in range(min(n, t.shape[0]))]
 
@@ -430,14 +444,7 @@ def _sp_try(name, backbone, lengths, seed, lora, curriculum_keys, folder):
             "note": "projector output, fed to the LLM unscaled (Gemma 3 scales only text embeddings)",
         },
         "sequence": {"length": embeds.shape[1], "layout": layout},
-        "logits_last": floats(logits[-1]),
-        "logits_all_argmax": logits.argmax(-1).tolist(),
-        "logits_rows_positions": row_pos,
-        "logits_rows": [floats(logits[p]) for p in row_pos],
-        "greedy_ids": greedy,
-        "greedy_new_tokens": NEW_TOKENS,
-        "prompt_min_top2_gap": pgap,
-        "greedy_min_top2_gap": ggap,
+        **decoding_keys(logits, row_pos, greedy, pgap, ggap),
         "sensitivity": sensitivity,
         "checkpoint_keys": {
             "encoder_state": sorted(ckpt["encoder_state"].keys()),
@@ -634,14 +641,7 @@ def _flamingo_try(name, backbone, lengths, seed, folder):
         "text_time": tt[0].tolist(),
         "generated_text_time": int(tt[0, -1]),
         "sequence": {"length": len(ids)},
-        "logits_last": floats(logits[-1]),
-        "logits_all_argmax": logits.argmax(-1).tolist(),
-        "logits_rows_positions": row_pos,
-        "logits_rows": [floats(logits[p]) for p in row_pos],
-        "greedy_ids": greedy,
-        "greedy_new_tokens": NEW_TOKENS,
-        "prompt_min_top2_gap": pgap,
-        "greedy_min_top2_gap": ggap,
+        **decoding_keys(logits, row_pos, greedy, pgap, ggap),
         "checkpoint_embeddings": {
             "rows_differing_from_base": int((emb_ckpt != emb_base).any(dim=1).sum()),
             "max_abs_diff": float((emb_ckpt - emb_base).abs().max()),

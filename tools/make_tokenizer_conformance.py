@@ -289,27 +289,9 @@ def write_ids(name, source, ids_per_line, decoded_per_line, lines):
 
 
 def smollm2(lines):
-    import gguf
-    from tokenizers import Tokenizer, decoders, models, pre_tokenizers, AddedToken
-    r = gguf.GGUFReader(GGUF_PATH)
-
-    def strings(key):
-        f = r.fields[key]
-        return [bytes(f.parts[i]).decode("utf-8") for i in f.data]
-
-    tokens = strings("tokenizer.ggml.tokens")
-    merges = strings("tokenizer.ggml.merges")
-    tt = r.fields["tokenizer.ggml.token_type"]
-    types = [int(tt.parts[i][0]) for i in tt.data]
-    vocab = {t: i for i, t in enumerate(tokens)}
-    bpe = models.BPE(vocab=vocab, merges=[tuple(m.split(" ", 1)) for m in merges])
-    tok = Tokenizer(bpe)
-    tok.pre_tokenizer = pre_tokenizers.Sequence([
-        pre_tokenizers.Digits(individual_digits=True),
-        pre_tokenizers.ByteLevel(add_prefix_space=False, use_regex=True)])
-    tok.decoder = decoders.ByteLevel()
-    tok.add_special_tokens([AddedToken(t, special=True, normalized=False)
-                            for t, ty in zip(tokens, types) if ty == 3])
+    sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+    import smollm2_tokenizer
+    tok, _ = smollm2_tokenizer.build(GGUF_PATH)
     ids = [tok.encode(s, add_special_tokens=False).ids for s in lines]
     dec = [tok.decode(x, skip_special_tokens=False) for x in ids]
     write_ids("smollm2_ids.json", "SmolLM2-135M-Instruct GGUF vocab+merges; HF tokenizers %s; "
