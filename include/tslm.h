@@ -209,20 +209,36 @@ TSLM_API int32_t tslm_session_position(const tslm_session *session);
 TSLM_API int32_t tslm_session_append_text(tslm_session *session, const char *text, bool add_special);
 
 /**
- * Appends a recording: n_channels series of `length` samples each (values[c * length + t]),
- * every channel one series, described by `description` (NULL: the preset's description), a
- * template in which the library replaces "{mean}" and "{std}" by the channel's raw mean and std
- * (4 decimals), "{channel}" by its index and "{axis}" by x/y/z. preset: a task's normalization
- * and default description ("har", "sleep", "ecg", "tsqa", "m4", "custom": values as given), or
- * NULL for the model's own (metadata timeseries.preset), else "custom". Values must be finite.
- * Text models return TSLM_ERR_WRONG_KIND (after the arguments are checked).
+ * Appends n_channels series of `length` samples each (values[c * length + t]), every channel
+ * one series, described by `description`, a template in which the library replaces "{mean}" and
+ * "{std}" by the channel's raw mean and std (4 decimals), and "{channel}", "{axis}" (x/y/z) and
+ * "{lead}" (ECG lead) by the series' position among the series of the prompt. NULL: the model's
+ * trained description (metadata opentslm.prompt.series), else the preset's. preset: a task's
+ * normalization and default description ("har", "sleep", "ecg", "tsqa", "m4", "custom": values
+ * as given), or NULL for the model's own (metadata opentslm.preset), else "custom". Values must be
+ * finite. Text models return TSLM_ERR_WRONG_KIND (after the arguments are checked).
  * A time-series model's prompt is run at tslm_session_generate (all series of a prompt are
- * encoded together), so tslm_session_position does not count it before then; the
- * prompt the model was trained with is in its metadata (timeseries.prompt.pre / .series / .post).
+ * encoded together), so tslm_session_position does not count it before then.
+ * To ask in the prompt the model was trained with, use tslm_session_append_recording.
  */
 TSLM_API int32_t tslm_session_append_series(tslm_session *session, const float *values,
                                             int64_t length, int32_t n_channels,
                                             const char *description, const char *preset);
+
+/**
+ * Appends a recording in the prompt the model was trained with (stored in the model file by
+ * `tslm convert --prompt`, metadata opentslm.prompt.*): the text before the series (`question`
+ * replaces it when not NULL), then every channel as one series (values[c * length + t])
+ * described by the model's template, then the text after the series; normalized with the
+ * model's preset. channel_names: n_channels UTF-8 names (e.g. CSV column names such as
+ * "accelerometer_x", which fill "{name}", "{sensor}" and "{axis}"), or NULL for the names the
+ * model was trained with. On failure nothing is appended. Models other than time-series
+ * classifiers return TSLM_ERR_WRONG_KIND (after the arguments are checked).
+ */
+TSLM_API int32_t tslm_session_append_recording(tslm_session *session, const float *values,
+                                               int64_t length, int32_t n_channels,
+                                               const char *const *channel_names,
+                                               const char *question);
 
 /** Returns false to stop generation (the call then returns TSLM_ERR_CANCELLED). */
 typedef bool (*tslm_token_callback)(const char *piece, void *user_data);

@@ -11,14 +11,13 @@ checks its sha256. 40 train + 40 test recordings of a smartwatch worn during fou
 class "Standing" is the "resting" activity of the dataset description; labels here are
 walking / resting / running / badminton.
 
-Prompt (HAR-CoT style, facts section 4): a pre prompt naming the task and the four activities;
-per channel "The following is the {sensor} data on the {axis}-axis, it has mean {mean:.4f} and
-std {std:.4f}:" with the RAW mean and unbiased std; the series normalized as
-(x - mean) / max(unbiased std, 1e-6); post prompt "Rationale:". The target is a short rationale
-computed from measurable features of the recording (movement energy of each sensor, variability
-of the acceleration magnitude, dominant frequency and regularity of the rhythm from the FFT)
-ending in
-"Answer: <label>", followed by the EOS token.
+Prompt (HAR-CoT style, formats/opentslm.md "Prompts and normalization presets"): a pre prompt
+naming the task and the four activities; per channel "The following is the {sensor} data on the
+{axis}-axis, it has mean {mean:.4f} and std {std:.4f}:" with the RAW mean and unbiased std; the
+series normalized as (x - mean) / max(unbiased std, 1e-6); post prompt "Rationale:". The target
+is a short rationale computed from measurable features of the recording (movement energy of each
+sensor, variability of the acceleration magnitude, dominant frequency and regularity of the rhythm
+from the FFT) ending in "Answer: <label>", followed by the EOS token.
 
 Tokenization: SmolLM2's GGUF tokenizer (pre-tokenizer "smollm") splits every digit into its own
 pre-token before the GPT-2 byte-level regex. transformers' GGUF conversion drops that step, so

@@ -2,7 +2,7 @@
 # Prefill (pp) and decode (tg) speed with `tslm bench`, llama-bench style.
 #   tools/bench.sh [tslm]          SmolLM2-135M-Instruct (real) at f16, q8_0, q4_0; 1 and 2 threads
 #   BENCH_1B=1 tools/bench.sh      also the Llama-3.2-1B-shaped random model (needs ~10 GB disk),
-#                                  the shape of the llama.cpp baseline in shared/facts
+#                                  the shape of the llama.cpp baseline in README.md (llama-bench)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 TSLM=${1:-.build/release/tslm}

@@ -3,8 +3,8 @@
 
     python3 tools/make_bench_opentslm.py OUT_DIR [--base SmolLM2.gguf] [--seed N]
 
-Writes, in the OFFICIAL checkpoint layouts (/work/shared/facts/opentslm.md section 3; the module
-and parameter names come from tools/opentslm_reference.py):
+Writes, in the OFFICIAL checkpoint layouts (formats/opentslm.md, "Checkpoint layouts"; the
+module and parameter names come from tools/opentslm_reference.py):
 
   OUT_DIR/sp/model_checkpoint.pt        SoftPrompt: encoder_state (6 Transformer layers, FFN
                                         1024, max_patches 1024), projector_state (128 -> 576),
@@ -47,7 +47,7 @@ import opentslm_reference as ref  # noqa: E402
 
 DEFAULT_BASE = os.path.join(ROOT, ".cache", "models", "SmolLM2-135M-Instruct.Q4_1.gguf")
 
-# SmolLM2-135M and the upstream OpenTSLM sizes (facts sections 1a, 1b).
+# SmolLM2-135M and the upstream OpenTSLM sizes (formats/opentslm.md, "SoftPrompt", "Flamingo").
 HIDDEN, LAYERS, VOCAB = 576, 30, 49152
 ENC_LAYERS, ENC_FF, MAX_PATCHES = 6, 1024, 1024
 PERC_DEPTH, PERC_LATENTS, PERC_INNER, PERC_FF = 6, 64, 512, 4 * ref.ENCODER_DIM

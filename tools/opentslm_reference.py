@@ -1,10 +1,11 @@
 """PyTorch reference for the two OpenTSLM architectures (SoftPrompt and Flamingo).
 
-Written from /work/shared/facts/opentslm.md (section numbers below refer to it), not from the
-upstream code. The module and parameter names are chosen so that `state_dict()` produces the
-official checkpoint key layout (facts section 3), which is what a compatible runtime reads:
+Written from the architecture facts in formats/opentslm.md (section names below refer to it),
+not from the upstream code. The module and parameter names are chosen so that `state_dict()`
+produces the official checkpoint key layout ("Checkpoint layouts"), which is what a compatible
+runtime reads:
 
-  SoftPrompt (section 1a)
+  SoftPrompt ("SoftPrompt")
     TransformerCNNEncoder   encoder_state:   patch_embed.weight [128,1,4], pos_embed [1,P,128],
                             input_norm.{weight,bias}, encoder.layers.i.{self_attn.in_proj_weight,
                             self_attn.in_proj_bias, self_attn.out_proj.*, linear1.*, linear2.*,
@@ -13,7 +14,7 @@ official checkpoint key layout (facts section 3), which is what a compatible run
     SoftPromptModel         sequence assembly, forward, greedy decoding (with or without a PEFT
                             LoRA-wrapped LLM)
 
-  Flamingo (section 1b)
+  Flamingo ("Flamingo")
     CNNTokenizer            vision_encoder.{patch_embed.weight, pos_embed, input_norm.*}
     PerceiverResampler      perceiver.{latents, layers.i.0.*, layers.i.1.{0,1,3}, norm.*}
     GatedCrossAttentionBlock  lang_encoder.model.layers.i.gated_cross_attn_layer.*
@@ -42,11 +43,12 @@ XATTN_HEADS = 8  # perceiver and gated cross-attention heads (upstream: 8 heads 
 
 
 # --------------------------------------------------------------------------------------------
-# Input pipeline (section 0)
+# Input pipeline (formats/opentslm.md, "Input pipeline")
 # --------------------------------------------------------------------------------------------
 
 def normalize(series, kind):
-    """Per-series normalization of the task tables (section 4). Returns (normalized, mean, std).
+    """Per-series normalization of the task presets (formats/opentslm.md, "Prompts and
+    normalization presets"). Returns (normalized, mean, std).
 
     kind:
       "har"       (x - mean) / max(unbiased std, 1e-6)            HAR-CoT
@@ -101,7 +103,7 @@ def pad_series(series_list):
 
 
 # --------------------------------------------------------------------------------------------
-# Encoders (sections 1a, 1b)
+# Encoders (formats/opentslm.md, "SoftPrompt: patch encoder", "Flamingo: CNN tokenizer")
 # --------------------------------------------------------------------------------------------
 
 class _PatchFrontEnd(nn.Module):
@@ -172,7 +174,7 @@ class MLPProjector(nn.Module):
 
 
 # --------------------------------------------------------------------------------------------
-# SoftPrompt model (section 1a)
+# SoftPrompt model (formats/opentslm.md, "SoftPrompt")
 # --------------------------------------------------------------------------------------------
 
 class SoftPromptModel:
@@ -250,7 +252,7 @@ class SoftPromptModel:
 
 
 # --------------------------------------------------------------------------------------------
-# Flamingo parts (section 1b; open_flamingo helpers semantics)
+# Flamingo parts (formats/opentslm.md, "Flamingo"; open_flamingo helpers semantics)
 # --------------------------------------------------------------------------------------------
 
 def feed_forward(dim, hidden):

@@ -1,9 +1,10 @@
 import CTSLM
 import TSLMRuntime
 
-// Forecasting (tslm.h, "Forecasting"). The arguments are checked for every model; forecasting
-// models (ChatTime, Time-LLM, LSTM) are not in this build yet, so every model then answers
-// TSLM_ERR_WRONG_KIND (text and classifier models) or TSLM_ERR_UNSUPPORTED.
+// Forecasting (tslm.h, "Forecasting"). The arguments are checked for every model, then the
+// model's family forecasts (`Forecaster`, see LoadedModel.forecast); families that cannot
+// forecast answer TSLM_ERR_WRONG_KIND. No forecasting family is in this build yet (ChatTime,
+// Time-LLM and LSTM are on the roadmap).
 
 @c @implementation
 public func tslm_forecast_default_params() -> tslm_forecast_params {
@@ -41,11 +42,15 @@ public func tslm_forecast(_ model: OpaquePointer!, _ history: UnsafePointer<Floa
             guard outQuantiles != nil else { throw CAPIError.invalid("out_quantiles", "is NULL but quantiles are asked for") }
         }
         guard params.n_samples >= 0 else { throw CAPIError.invalid("params.n_samples", "\(params.n_samples) must be ≥ 0") }
-        let kind = m.loaded.kind
-        guard kind == .forecaster else {
-            throw RuntimeError.wrongKind(operation: "forecasting", kind: kind.rawValue)
+        let levels = params.n_quantiles > 0 ? Array(UnsafeBufferPointer(start: params.quantile_levels, count: Int(params.n_quantiles))) : []
+        let request = ForecastRequest(history: [Array(values)], horizon: Int(params.horizon), quantileLevels: levels,
+                                      samples: Int(params.n_samples), seed: params.seed)
+        // The family forecasts (`Forecaster`); one that cannot answers TSLM_ERR_WRONG_KIND.
+        let result = try m.loaded.forecast(request, pool: m.pool)
+        let horizon = Int(params.horizon)
+        for t in 0..<horizon { outPoint[t] = result.point[0][t] }
+        if let outQuantiles, !levels.isEmpty {
+            for q in 0..<levels.count { for t in 0..<horizon { outQuantiles[q * horizon + t] = result.quantiles[0][q][t] } }
         }
-        throw CAPIError(status: TSLM_ERR_UNSUPPORTED,
-                        message: "this build has no forecaster for '\(m.loaded.file.metadata.string("timeseries.model") ?? "?")'")
     }
 }

@@ -5,6 +5,7 @@ import Darwin
 #endif
 import CTSLM
 import Synchronization
+import TSLMFormat
 import TSLMKernels
 import TSLMRuntime
 
@@ -20,16 +21,31 @@ final class ModelHandle: @unchecked Sendable {
     let pool: ThreadPool
     /// Context length of new sessions when they ask for 0.
     let defaultContext: Int
-    let architecture: StaticCString
+    /// `general.architecture` as a C string the model owns (tslm_model_architecture).
+    let architecture: OwnedCString
 
     init(loaded: LoadedModel, pool: ThreadPool, defaultContext: Int) {
         self.loaded = loaded
         self.pool = pool
         self.defaultContext = defaultContext
-        architecture = StaticCString(loaded.file.metadata.string("general.architecture") ?? "")
+        architecture = OwnedCString(loaded.file.metadata.string(MetadataKeys.architecture) ?? "")
+    }
+}
+
+/// A NUL-terminated copy of a string, allocated by Swift and freed with its owner (never a
+/// fallback to static storage that a free would corrupt).
+final class OwnedCString: @unchecked Sendable {
+    let pointer: UnsafePointer<CChar>
+    private let storage: UnsafeMutablePointer<CChar>
+
+    init(_ s: String) {
+        let bytes = Array(s.utf8CString)
+        storage = UnsafeMutablePointer<CChar>.allocate(capacity: bytes.count)
+        storage.initialize(from: bytes, count: bytes.count)
+        pointer = UnsafePointer(storage)
     }
 
-    deinit { free(UnsafeMutablePointer(mutating: architecture.pointer)) }
+    deinit { storage.deallocate() }
 }
 
 /// A session as C sees it.

@@ -31,9 +31,10 @@ public func tslm_model_load(_ path: UnsafePointer<CChar>!, _ params: tslm_model_
         }
         let loaded = try LoadedModel(path: path, mmap: params.use_mmap)
         if params.verify_checksums { try loaded.file.verify() }
-        let modelContext = loaded.model.config.contextLength
-        let context = params.context_length == 0 ? min(modelContext, 4096) : Int(params.context_length)
-        guard context <= modelContext else {
+        // Families with a text backbone have a context; others (a recurrent forecaster) none.
+        let modelContext = loaded.family.language?.backbone.config.contextLength
+        let context = params.context_length == 0 ? min(modelContext ?? 0, 4096) : Int(params.context_length)
+        if let modelContext, context > modelContext {
             throw CAPIError.invalid("params.context_length", "\(context) exceeds the model's context length \(modelContext)")
         }
         let threads = params.n_threads == 0 ? availableCores() : Int(params.n_threads)
@@ -41,7 +42,7 @@ public func tslm_model_load(_ path: UnsafePointer<CChar>!, _ params: tslm_model_
         let h = handle(m)
         registry.withLock { $0.models[key(h)] = m }
         outModel.pointee = h
-        log(TSLM_LOG_INFO, "loaded \(path): \(loaded.file.metadata.string("general.architecture") ?? "?"), \(loaded.file.tensors.count) tensors, \(threads) threads")
+        log(TSLM_LOG_INFO, "loaded \(path): \(loaded.family.name) (\(loaded.file.metadata.string(MetadataKeys.architecture) ?? "?")), \(loaded.file.tensors.count) tensors, \(threads) threads")
     }
 }
 
@@ -97,7 +98,7 @@ public func tslm_model_architecture(_ model: OpaquePointer!) -> UnsafePointer<CC
 @c @implementation
 public func tslm_model_context_length(_ model: OpaquePointer!) -> Int32 {
     do {
-        return Int32(clamping: try TSLMCAPI.model(model).loaded.model.config.contextLength)
+        return Int32(clamping: try TSLMCAPI.model(model).loaded.backbone.config.contextLength)
     } catch {
         return fail(error)
     }
@@ -106,7 +107,7 @@ public func tslm_model_context_length(_ model: OpaquePointer!) -> Int32 {
 @c @implementation
 public func tslm_model_vocab_size(_ model: OpaquePointer!) -> Int32 {
     do {
-        return Int32(clamping: try TSLMCAPI.model(model).loaded.model.config.vocabularySize)
+        return Int32(clamping: try TSLMCAPI.model(model).loaded.backbone.config.vocabularySize)
     } catch {
         return fail(error)
     }

@@ -84,27 +84,54 @@ public func tslm_session_append_text(_ session: OpaquePointer!, _ text: UnsafePo
     }
 }
 
+/// The channel-major values of a recording, checked: n_channels × length finite-or-not floats
+/// (finiteness is the session's check, which names channel and sample).
+func seriesValues(_ values: UnsafePointer<Float>?, _ length: Int64, _ nChannels: Int32) throws -> [Float] {
+    guard length > 0 else { throw CAPIError.invalid("length", "\(length) must be > 0") }
+    guard nChannels > 0 else { throw CAPIError.invalid("n_channels", "\(nChannels) must be > 0") }
+    let (total, overflow) = length.multipliedReportingOverflow(by: Int64(nChannels))
+    guard !overflow, total <= Int64(maxSeriesValues) else {
+        throw CAPIError.invalid("length", "\(nChannels) channels × \(length) samples is more than \(maxSeriesValues) values")
+    }
+    guard let values else { throw CAPIError.invalid("values", "is NULL") }
+    return Array(UnsafeBufferPointer(start: values, count: Int(total)))
+}
+
 @c @implementation
 public func tslm_session_append_series(_ session: OpaquePointer!, _ values: UnsafePointer<Float>!, _ length: Int64,
                                        _ nChannels: Int32, _ description: UnsafePointer<CChar>!,
                                        _ preset: UnsafePointer<CChar>!) -> Int32 {
     withStatus {
         try withSession(session) { s in
-            guard length > 0 else { throw CAPIError.invalid("length", "\(length) must be > 0") }
-            guard nChannels > 0 else { throw CAPIError.invalid("n_channels", "\(nChannels) must be > 0") }
-            let (total, overflow) = length.multipliedReportingOverflow(by: Int64(nChannels))
-            guard !overflow, total <= Int64(maxSeriesValues) else {
-                throw CAPIError.invalid("length", "\(nChannels) channels × \(length) samples is more than \(maxSeriesValues) values")
-            }
-            guard let values else { throw CAPIError.invalid("values", "is NULL") }
-            // NULL: the preset the model was trained with (`timeseries.preset`), else custom.
-            let presetName = try optionalString(preset, "preset") ?? s.model.loaded.openTSLM?.config.preset ?? "custom"
-            guard let p = SeriesPreset(rawValue: presetName) else {
-                throw CAPIError.invalid("preset", "'\(presetName)' is not one of \(SeriesPreset.allCases.map(\.rawValue).joined(separator: ", "))")
+            let array = try seriesValues(values, length, nChannels)
+            // NULL: the preset the model was trained with (`opentslm.preset`), else custom.
+            var chosen: SeriesPreset?
+            if let name = try optionalString(preset, "preset") {
+                guard let p = SeriesPreset(rawValue: name) else {
+                    throw CAPIError.invalid("preset", "'\(name)' is not one of \(SeriesPreset.allCases.map(\.rawValue).joined(separator: ", "))")
+                }
+                chosen = p
             }
             let text = try optionalString(description, "description")
-            let array = Array(UnsafeBufferPointer(start: values, count: Int(total)))
-            try s.session.appendSeries(array, length: Int(length), channels: Int(nChannels), description: text, preset: p)
+            try s.session.appendSeries(array, length: Int(length), channels: Int(nChannels), description: text, preset: chosen)
+        }
+    }
+}
+
+@c @implementation
+public func tslm_session_append_recording(_ session: OpaquePointer!, _ values: UnsafePointer<Float>!, _ length: Int64,
+                                          _ nChannels: Int32, _ channelNames: UnsafePointer<UnsafePointer<CChar>?>!,
+                                          _ question: UnsafePointer<CChar>!) -> Int32 {
+    withStatus {
+        try withSession(session) { s in
+            let array = try seriesValues(values, length, nChannels)
+            let names = try channelNames.map { list in
+                try (0..<Int(nChannels)).map { try string(list[$0], "channel_names[\($0)]") }
+            }
+            let pre = try optionalString(question, "question")
+            let n = Int(length)
+            let channels = (0..<Int(nChannels)).map { Array(array[($0 * n)..<(($0 + 1) * n)]) }
+            try s.session.appendRecording(channels, names: names, pre: pre)
         }
     }
 }

@@ -62,8 +62,8 @@ func status(of error: Error) -> Int32 {
         }
     case let e as RuntimeError:
         switch e {
-        case .unknownArchitecture, .unsupportedDType, .noChatTemplate: return TSLM_ERR_UNSUPPORTED
-        case .missingTensor, .badTensorShape, .badHyperparameter, .tokenizer: return TSLM_ERR_FORMAT
+        case .unknownArchitecture, .unsupportedDType, .noChatTemplate, .unknownFamily: return TSLM_ERR_UNSUPPORTED
+        case .missingTensor, .badTensorShape, .badHyperparameter, .tokenizer, .missingFamily: return TSLM_ERR_FORMAT
         case .emptyPrompt, .tokenOutOfRange, .invalidArgument: return TSLM_ERR_INVALID_ARGUMENT
         case .promptTooLong, .contextFull: return TSLM_ERR_CONTEXT_FULL
         case .wrongKind: return TSLM_ERR_WRONG_KIND

@@ -10,7 +10,7 @@ public func tslm_tokenize(_ model: OpaquePointer!, _ text: UnsafePointer<CChar>!
     withStatus {
         let m = try TSLMCAPI.model(model)
         let text = try string(text, "text")
-        let ids = m.loaded.tokenizer.encode(text, addSpecial: addSpecial, parseSpecial: parseSpecial)
+        let ids = try m.loaded.tokenizer.encode(text, addSpecial: addSpecial, parseSpecial: parseSpecial)
         outCount?.pointee = ids.count
         guard maxTokens >= ids.count else {
             throw CAPIError(status: TSLM_ERR_BUFFER_TOO_SMALL,
@@ -33,11 +33,11 @@ public func tslm_detokenize(_ model: OpaquePointer!, _ tokens: UnsafePointer<Int
             guard let tokens else { throw CAPIError.invalid("tokens", "is NULL but n_tokens is \(nTokens)") }
             ids = Array(UnsafeBufferPointer(start: tokens, count: nTokens))
         }
-        let vocab = m.loaded.tokenizer.vocabularySize
+        let vocab = try m.loaded.tokenizer.vocabularySize
         if let (i, bad) = ids.enumerated().first(where: { $0.element < 0 || Int($0.element) >= vocab }) {
             throw CAPIError.invalid("tokens[\(i)]", "token id \(bad) is out of range (vocabulary size \(vocab))")
         }
-        try copyOut(m.loaded.tokenizer.decode(ids, skipSpecial: skipSpecial), buf, bufSize, outLen)
+        try copyOut(try m.loaded.tokenizer.decode(ids, skipSpecial: skipSpecial), buf, bufSize, outLen)
     }
 }
 

@@ -39,7 +39,7 @@ struct Bench: ParsableCommand {
         guard p >= 1, n >= 0, r >= 1, threads >= 1 else { throw ValidationError("-p ≥ 1, -n ≥ 0, -r ≥ 1, -t ≥ 1") }
         try runReportingErrors {
             let file = try TSLMFile(path: model)
-            let m = try ModelRegistry.load(file)
+            let m = try BackboneRegistry.load(file)
             let c = m.config
             let pool = ThreadPool(threads: threads)
             let cache = try m.makeCache(capacity: p + n, half: halfCache)
@@ -56,14 +56,14 @@ struct Bench: ParsableCommand {
                 try m.embed(Array(ids[0..<p]), into: x)
                 let t0 = Date()
                 try logits.withUnsafeMutableBufferPointer {
-                    try m.forward(x, count: p, start: 0, cache: cache, pool: pool, logits: $0.baseAddress!, allPositions: false)
+                    try m.forward(x, count: p, start: 0, cache: cache, pool: pool, output: .lastLogits, into: $0.baseAddress!)
                 }
                 pp.append(Double(p) / Date().timeIntervalSince(t0))
                 let t1 = Date()
                 for i in 0..<n {
                     try m.embed([ids[p + i]], into: x)
                     try logits.withUnsafeMutableBufferPointer {
-                        try m.forward(x, count: 1, start: p + i, cache: cache, pool: pool, logits: $0.baseAddress!, allPositions: false)
+                        try m.forward(x, count: 1, start: p + i, cache: cache, pool: pool, output: .lastLogits, into: $0.baseAddress!)
                     }
                 }
                 if n > 0 { tg.append(Double(n) / Date().timeIntervalSince(t1)) }

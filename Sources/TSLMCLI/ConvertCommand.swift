@@ -53,7 +53,7 @@ struct Convert: ParsableCommand {
 
     @Option(name: .long, help: ArgumentHelp(
         "OpenTSLM: a JSON file with the prompt the model was trained with, stored in the file.",
-        discussion: "Keys pre_prompt, series_description_template, post_prompt (as tools/basicmotions.py writes them); stored as timeseries.prompt.pre / .series / .post so that applications (examples/c/explain_signal.c, tslm run) rebuild the prompt from the model alone."))
+        discussion: "Keys pre_prompt, series_description_template, post_prompt and optional channels (as tools/basicmotions.py writes them); stored as opentslm.prompt.pre / .series / .post / .channels so that applications (tslm run, tslm_session_append_recording in the C API) rebuild the prompt from the model alone."))
     var prompt: String?
 
     @Option(name: .customLong("media-token-id"), help: "OpenTSLM-Flamingo with a base that has no tokenizer: the <image> token id.")

@@ -83,7 +83,6 @@ struct Eval: ParsableCommand {
             guard loaded.kind == .classifier else {
                 throw RuntimeError.wrongKind(operation: "tslm eval", kind: loaded.kind.rawValue)
             }
-            let preset = spec.preset ?? loaded.openTSLM?.config.preset.flatMap(SeriesPreset.init(rawValue:)) ?? .custom
             let session = try TextSession(loaded, pool: ThreadPool(threads: threads))
             var golds: [String] = [], preds: [String] = []
             let t0 = Date()
@@ -92,9 +91,8 @@ struct Eval: ParsableCommand {
                 var file = try SeriesFile.read(path)
                 if let wanted = spec.channels { file = try select(wanted, from: file) }
                 session.reset()
-                if !spec.pre.isEmpty { try session.appendText(spec.pre, addSpecial: true) }
-                try appendRecording(file, to: session, template: spec.template, preset: preset, names: spec.channels)
-                if !spec.post.isEmpty { try session.appendText(spec.post, addSpecial: true) }
+                try session.appendRecording(file.channels, names: file.names, pre: spec.pre, template: spec.template,
+                                            post: spec.post, preset: spec.preset)
                 let r = try session.generate(maxTokens: n)
                 generated += r.generatedTokens
                 let prediction = extractAnswer(r.text).lowercased()

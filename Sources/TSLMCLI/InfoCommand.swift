@@ -58,15 +58,18 @@ struct Verify: ParsableCommand {
 struct ModelReport {
     let file: TSLMFile
 
-    var architecture: String { file.metadata.string("general.architecture") ?? "?" }
+    var architecture: String { file.metadata.string(MetadataKeys.architecture) ?? "?" }
+
+    /// `general.family`, or a note that the file predates families.
+    var family: String { file.metadata.string(MetadataKeys.family) ?? "(none: written before model families; re-convert to run)" }
 
     var parameterCount: Int {
         file.tensors.filter { $0.dtype.isFloatingPoint }.reduce(0) { $0 + $1.elementCount }
     }
 
-    /// Keys shown under "hyperparameters": the architecture's own and timeseries.*.
+    /// Keys shown under "hyperparameters": the architecture's own and the family's (`opentslm.*`).
     var hyperparameters: [(String, MetadataValue)] {
-        file.metadata.entries.filter { $0.key.hasPrefix(architecture + ".") || $0.key.hasPrefix("timeseries.") }
+        file.metadata.entries.filter { $0.key.hasPrefix(architecture + ".") || $0.key.hasPrefix(MetadataKeys.OpenTSLM.prefix) }
     }
 
     var tokenizerSummary: [String: Any] {
@@ -95,7 +98,7 @@ struct ModelReport {
         }
         return [
             "file": file.path, "file_size": file.fileSize, "format_version": Int(TSLMFormat.version),
-            "architecture": architecture, "parameter_count": parameterCount,
+            "architecture": architecture, "family": file.metadata.string(MetadataKeys.family) ?? NSNull(), "parameter_count": parameterCount,
             "tokenizer": tokenizerSummary, "metadata": metadata, "tensors": tensors,
             "tensor_count": file.tensors.count,
             "tensor_bytes": file.tensors.reduce(UInt64(0)) { $0 + $1.size },
@@ -127,6 +130,7 @@ struct ModelReport {
         var out = "\(file.path): .tslm version \(TSLMFormat.version), \(formatBytes(file.fileSize))\n"
         func row(_ k: String, _ v: String) { out += "  " + k.rightPad(44) + v + "\n" }
         out += "general\n"
+        row("family", family)
         row("architecture", architecture)
         for k in ["general.name", "general.file_type", "general.converter", "general.source.format", "general.source.path"] {
             if let v = m[k] { row(String(k.dropFirst("general.".count)), v.stringValue ?? v.summary) }
@@ -142,7 +146,7 @@ struct ModelReport {
             for k in t.keys.sorted() { row(k, "\(t[k]!)") }
         }
         let others = m.entries.filter {
-            !$0.key.hasPrefix("general.") && !$0.key.hasPrefix("tokenizer.") && !$0.key.hasPrefix(architecture + ".") && !$0.key.hasPrefix("timeseries.")
+            !$0.key.hasPrefix("general.") && !$0.key.hasPrefix("tokenizer.") && !$0.key.hasPrefix(architecture + ".") && !$0.key.hasPrefix(MetadataKeys.OpenTSLM.prefix)
         }
         if !others.isEmpty {
             out += "other metadata\n"

@@ -105,6 +105,10 @@ struct Run: ParsableCommand {
             let pool = ThreadPool(threads: threads)
             let session = try TextSession(loaded, contextLength: contextLength, halfCache: halfCache, pool: pool)
             if !series.isEmpty || pre != nil || loaded.kind == .classifier {
+                // Flags of the text path must not be silently ignored.
+                if tokenIDs != nil { throw ValidationError("--token-ids applies to text prompts, not to a time-series prompt (--series)") }
+                if logitsOut != nil { throw ValidationError("--logits-out applies to text prompts, not to a time-series prompt (--series)") }
+                if chat { throw ValidationError("--chat applies to text prompts; a time-series model uses the prompt it was trained with") }
                 try runSeries(loaded, session)
                 return
             }
@@ -116,7 +120,7 @@ struct Run: ParsableCommand {
                 if let system { messages.append(.init(role: "system", content: system)) }
                 messages.append(.init(role: "user", content: prompt))
                 let jinja = loaded.file.metadata.string("tokenizer.chat_template") ?? ""
-                let bos = loaded.tokenizer.bosID.flatMap { loaded.tokenizer.piece($0) } ?? ""
+                let bos = session.tokenizer.bosID.flatMap { session.tokenizer.piece($0) } ?? ""
                 text = template.render(messages, defaultSystem: ChatTemplate.defaultSystemMessage(jinja: jinja), bosToken: bos)
                 if let end = template.endOfTurn { stops.append(end) }
             }
@@ -129,7 +133,7 @@ struct Run: ParsableCommand {
                     return v
                 }
             } else {
-                ids = loaded.tokenizer.encode(text, addSpecial: true, parseSpecial: true)
+                ids = session.tokenizer.encode(text, addSpecial: true, parseSpecial: true)
             }
             guard !ids.isEmpty else { throw RuntimeError.emptyPrompt }
             if let logitsOut { try writePromptLogits(loaded, ids, pool: pool, to: logitsOut) }
@@ -157,19 +161,18 @@ struct Run: ParsableCommand {
         return params
     }
 
-    /// A prompt of text and recordings: summary, streamed rationale, then the answer line.
+    /// A prompt of text and recordings: summary, streamed rationale, then the answer line. The
+    /// prompt is the one the model was trained with (`TextSession.appendRecording`), with
+    /// --pre, --series-text and -p replacing its parts; every channel of every file is one
+    /// series, and placeholders follow the series' position in the prompt.
     func runSeries(_ loaded: LoadedModel, _ session: TextSession) throws {
         let files = try series.map(SeriesFile.read)
-        let chosen = SeriesPreset(rawValue: preset ?? loaded.openTSLM?.config.preset ?? "custom") ?? .custom
         for f in files { say(f.summary()) }
-        // The prompt the model was trained with (stored by `tslm convert --prompt`) fills in what
-        // the command line leaves out.
-        let md = loaded.file.metadata
-        if let pre = pre ?? md.string("timeseries.prompt.pre") { try session.appendText(pre, addSpecial: true) }
-        let template = seriesText ?? md.string("timeseries.prompt.series")
-        for f in files { try appendRecording(f, to: session, template: template, preset: chosen) }
-        let post = prompt.isEmpty ? (md.string("timeseries.prompt.post") ?? "") : prompt
-        if !post.isEmpty { try session.appendText(post, addSpecial: true) }
+        let channels = files.flatMap(\.channels)
+        let names: [String?] = files.flatMap { f in f.channels.indices.map { f.names?[$0] } }
+        try session.appendRecording(channels, names: names.allSatisfy { $0 == nil } ? nil : names,
+                                    pre: pre, template: seriesText, post: prompt.isEmpty ? nil : prompt,
+                                    preset: preset.flatMap(SeriesPreset.init(rawValue:)))
         let result = try session.generate(maxTokens: n, sampler: samplerParams, stop: stop) { piece in
             FileHandle.standardOutput.write(Data(piece.utf8))
             return true
@@ -181,17 +184,11 @@ struct Run: ParsableCommand {
         Terminal.error("prompt: \(result.promptTokens) positions, \(fmt(pp)) pos/s | generation: \(result.generatedTokens) tokens, \(fmt(tg)) tok/s | stop: \(result.stopReason.rawValue) | threads \(threads)")
     }
 
-    /// Logits of every prompt position, for comparisons with reference implementations.
+    /// Logits of every prompt position, for comparisons with reference implementations (a
+    /// session of its own, sized to the prompt).
     func writePromptLogits(_ loaded: LoadedModel, _ ids: [Int32], pool: ThreadPool, to path: String) throws {
-        let m = loaded.model
-        let cache = try m.makeCache(capacity: ids.count)
-        let x = UnsafeMutablePointer<Float>.allocate(capacity: ids.count * m.config.hidden)
-        defer { x.deallocate() }
-        try m.embed(ids, into: x)
-        var logits = [Float](repeating: 0, count: ids.count * m.config.vocabularySize)
-        try logits.withUnsafeMutableBufferPointer {
-            try m.forward(x, count: ids.count, start: 0, cache: cache, pool: pool, logits: $0.baseAddress!, allPositions: true)
-        }
+        let session = try TextSession(loaded, contextLength: ids.count, pool: pool)
+        let logits = try session.run(PromptRows(tokens: ids), output: .allLogits)
         let data = logits.withUnsafeBufferPointer { Data(buffer: $0) }
         guard FileManager.default.createFile(atPath: path, contents: data) else {
             throw RuntimeError.invalidArgument(name: "--logits-out", reason: "cannot write \(path)")

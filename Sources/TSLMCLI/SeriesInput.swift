@@ -108,19 +108,6 @@ struct SeriesFile {
     }
 }
 
-/// Appends a recording's channels to a session, one series per channel, each described by
-/// `template` with its channel placeholders filled (`{name}`, `{sensor}`, `{axis}` from the
-/// channel's name when the file has names; see `SeriesPreset.fillChannel`).
-func appendRecording(_ file: SeriesFile, to session: TextSession, template: String?, preset: SeriesPreset,
-                     names: [String]? = nil) throws {
-    let base = template ?? preset.defaultDescription
-    for (c, values) in file.channels.enumerated() {
-        let name = names?[c] ?? file.names?[c]
-        let description = SeriesPreset.fillChannel(base, channel: c, name: name)
-        try session.appendSeries(values, length: values.count, channels: 1, description: description, preset: preset)
-    }
-}
-
 /// Writes a line to stdout unbuffered, so it stays in order with streamed text and stderr.
 func say(_ s: String) {
     FileHandle.standardOutput.write(Data((s + "\n").utf8))

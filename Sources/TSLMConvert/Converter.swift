@@ -94,8 +94,9 @@ public enum Converter {
     @discardableResult
     public static func write(_ model: ImportedModel, to output: String, options: ConvertOptions) throws -> ConvertSummary {
         if let arch = Architectures.named(model.architecture) {
-            // A time-series model (`timeseries.model`) adds its own tensors to the backbone's.
-            let timeSeries = model.metadata.string("timeseries.model") != nil
+            // A time-series family adds its own tensors to the backbone's.
+            let family = model.metadata.string(MetadataKeys.family) ?? LegacyMetadata.family(model.metadata)
+            let timeSeries = family != nil && family != ModelFamilyName.text.rawValue
             for t in model.tensors where !arch.isCanonicalName(t.name) && !(timeSeries && OpenTSLMNames.isTimeSeriesName(t.name)) {
                 throw TSLMError.unmappedTensor(file: model.sourcePath, architecture: arch.name, tensor: t.name)
             }
@@ -108,7 +109,16 @@ public enum Converter {
         }
 
         var metadata = Metadata()
-        metadata["general.architecture"] = .string(model.architecture)
+        metadata[MetadataKeys.architecture] = .string(model.architecture)
+        // The family the runtime builds: the importer's (OpenTSLM), else a runnable backbone is a
+        // text model; `raw` files have none (they are not runnable).
+        var source = model.metadata
+        LegacyMetadata.migrate(&source)
+        if let family = source.string(MetadataKeys.family) {
+            metadata[MetadataKeys.family] = .string(family)
+        } else if model.architecture != "raw" {
+            metadata[MetadataKeys.family] = .string(ModelFamilyName.text.rawValue)
+        }
         metadata["general.file_type"] = .string(options.target.description)
         metadata["general.converter"] = .string("tslm \(tslmVersion)")
         let baseName = model.sourcePath.split(separator: "/").last.map(String.init) ?? model.sourcePath
@@ -118,7 +128,7 @@ public enum Converter {
             metadata["general.source.format"] = .string(model.sourceFormat)
         }
         metadata["general.quantization_policy"] = .string(QuantizationPolicy.summary)
-        for (k, v) in model.metadata.entries where metadata[k] == nil { metadata[k] = v }
+        for (k, v) in source.entries where metadata[k] == nil { metadata[k] = v }
 
         let writer = try TSLMWriter(path: output, metadata: metadata)
         var params = 0

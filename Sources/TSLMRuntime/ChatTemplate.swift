@@ -94,6 +94,7 @@ extension LoadedModel {
             throw RuntimeError.invalidArgument(name: "messages[\(i)].role", reason: "'\(m.role)' is not system, user or assistant")
         }
         let jinja = file.metadata.string("tokenizer.chat_template") ?? ""
+        let tokenizer = try self.tokenizer
         let bos = tokenizer.bosID.flatMap { tokenizer.piece($0) } ?? ""
         let prompt = template.render(messages, defaultSystem: ChatTemplate.defaultSystemMessage(jinja: jinja), bosToken: bos)
         return (prompt, template.endOfTurn)

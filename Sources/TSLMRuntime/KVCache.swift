@@ -1,8 +1,9 @@
 import TSLMFormat
 
-/// Keys and values of every layer for up to `capacity` positions.
-/// Layout per layer: [capacity, kvHeads·headDim], f32 or f16.
-public final class KVCache: @unchecked Sendable {
+/// Keys and values of every layer for up to `capacity` positions, and the session's activation
+/// buffers (`Scratch`) that forward calls reuse. Layout per layer: [capacity, kvHeads·headDim],
+/// f32 or f16.
+public final class KVCache: Memory, @unchecked Sendable {
     public let layers: Int
     public let capacity: Int
     /// kvHeads · headDim.
@@ -11,6 +12,8 @@ public final class KVCache: @unchecked Sendable {
     /// Per layer: keys then values, each capacity·width elements.
     private let storage: UnsafeMutableRawPointer
     private let elementSize: Int
+    /// Activation buffers of the forward calls that use this cache (one session's).
+    public let scratch = Scratch()
 
     public init(layers: Int, capacity: Int, width: Int, half: Bool) throws {
         let (elements, o1) = (layers * 2).multipliedReportingOverflow(by: capacity)
@@ -29,8 +32,11 @@ public final class KVCache: @unchecked Sendable {
 
     deinit { storage.deallocate() }
 
-    /// Bytes of the whole cache.
+    /// Bytes of the keys and values.
     public var byteCount: Int { layers * 2 * capacity * width * elementSize }
+
+    /// Positions are overwritten as a new sequence runs: nothing to clear.
+    public func reset() {}
 
     @inline(__always) func keys(_ layer: Int) -> UnsafeMutableRawPointer {
         storage + (layer * 2) * capacity * width * elementSize

@@ -13,10 +13,16 @@ public enum RuntimeError: Error, Equatable, Sendable, CustomStringConvertible {
     case invalidArgument(name: String, reason: String)
     case tokenizer(String)
     case wrongKind(operation: String, kind: String)
+    /// `general.family` is absent; `legacyTimeSeries`: the file has the `timeseries.*` keys of
+    /// files written before families.
+    case missingFamily(legacyTimeSeries: Bool)
+    /// `general.family` names a family this build does not run; `reserved`: a name the format
+    /// reserves for a family on the roadmap.
+    case unknownFamily(String, reserved: Bool)
 
     public var description: String {
         switch self {
-        case let .unknownArchitecture(a): "unknown architecture '\(a)' (this runtime runs: \(ModelRegistry.names.joined(separator: ", ")))"
+        case let .unknownArchitecture(a): "unknown architecture '\(a)' (this runtime runs: \(BackboneRegistry.names.joined(separator: ", ")))"
         case let .missingTensor(t): "the model has no tensor '\(t)'"
         case let .badTensorShape(t, e, f): "tensor '\(t)' has shape \(f), expected \(e)"
         case let .unsupportedDType(t, d): "tensor '\(t)' has dtype \(d), which the runtime cannot compute with"
@@ -29,6 +35,12 @@ public enum RuntimeError: Error, Equatable, Sendable, CustomStringConvertible {
         case let .invalidArgument(n, r): "invalid argument \(n): \(r)"
         case let .tokenizer(m): "tokenizer: \(m)"
         case let .wrongKind(op, k): "\(op) needs a model of another kind: this one is a \(k) model"
+        case let .missingFamily(legacy):
+            "metadata 'general.family' is missing" + (legacy ? " (the file has 'timeseries.*' keys)" : "")
+                + ": the file was written before model families (tslm 0.1); re-convert it with `tslm convert` (formats/tslm.md, version history)"
+        case let .unknownFamily(name, reserved):
+            "metadata 'general.family' is '\(name)', " + (reserved ? "a family reserved for a model this build cannot run yet" : "not a model family")
+                + " (this runtime runs: \(FamilyRegistry.names.joined(separator: ", ")))"
         }
     }
 }

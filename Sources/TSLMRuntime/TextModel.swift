@@ -13,12 +13,32 @@ public protocol TextModel: AnyObject, Sendable {
     func embed(_ tokens: [Int32], into out: UnsafeMutablePointer<Float>) throws
 
     /// Runs `x` [n, hidden] at positions start..<start+n (x is used as scratch), storing keys and
-    /// values in `cache`. Writes logits [vocab] of the last position, or [n, vocab] when
-    /// `allPositions`. `hook`, when given, runs on the residual stream before every decoder layer
-    /// (OpenTSLM-Flamingo's gated cross-attention); nil costs nothing.
+    /// values in `cache` and using its scratch buffers. Writes what `output` asks for into `out`
+    /// (`ForwardOutput.count`). `hook`, when given, runs on the residual stream before every
+    /// decoder layer (OpenTSLM-Flamingo's gated cross-attention); nil costs nothing.
     func forward(_ x: UnsafeMutablePointer<Float>, count n: Int, start: Int, cache: KVCache,
-                 pool: ThreadPool?, logits: UnsafeMutablePointer<Float>, allPositions: Bool,
+                 pool: ThreadPool?, output: ForwardOutput, into out: UnsafeMutablePointer<Float>,
                  hook: (any DecoderLayerHook)?) throws
+}
+
+/// What a forward call writes.
+public enum ForwardOutput: Sendable, Equatable {
+    /// Logits of the last position: [vocab].
+    case lastLogits
+    /// Logits of every position: [n, vocab].
+    case allLogits
+    /// The final hidden states of every position, after the final norm (what Hugging Face calls
+    /// `last_hidden_state`; Time-LLM reads these): [n, hidden].
+    case hiddenStates
+
+    /// Floats written for `n` positions of a model with `config`.
+    public func count(positions n: Int, config: TextModelConfig) -> Int {
+        switch self {
+        case .lastLogits: config.vocabularySize
+        case .allLogits: n * config.vocabularySize
+        case .hiddenStates: n * config.hidden
+        }
+    }
 }
 
 /// Work that runs on a decoder's residual stream before each of its layers, e.g. the gated
@@ -31,8 +51,8 @@ public protocol DecoderLayerHook: AnyObject {
 extension TextModel {
     /// `forward` without a layer hook (a plain text model).
     public func forward(_ x: UnsafeMutablePointer<Float>, count n: Int, start: Int, cache: KVCache,
-                        pool: ThreadPool?, logits: UnsafeMutablePointer<Float>, allPositions: Bool) throws {
-        try forward(x, count: n, start: start, cache: cache, pool: pool, logits: logits, allPositions: allPositions, hook: nil)
+                        pool: ThreadPool?, output: ForwardOutput, into out: UnsafeMutablePointer<Float>) throws {
+        try forward(x, count: n, start: start, cache: cache, pool: pool, output: output, into: out, hook: nil)
     }
 
     /// A KV cache sized for this model.
@@ -42,7 +62,7 @@ extension TextModel {
 }
 
 /// Maps `general.architecture` to a model constructor. Adding an architecture = one file + one line.
-public enum ModelRegistry {
+public enum BackboneRegistry {
     static let constructors: [String: @Sendable (ModelWeights) throws -> any TextModel] = [
         "llama": { try LlamaModel(weights: $0) },
         "gemma3": { try Gemma3Model(weights: $0) },

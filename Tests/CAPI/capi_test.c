@@ -165,6 +165,23 @@ static void bad_calls(const char *model_path, const char *workdir) {
     check_status("append_series: unknown preset", tslm_session_append_series(s, series, 3, 2, NULL, "weather"), TSLM_ERR_INVALID_ARGUMENT);
     check_status("append_series: invalid UTF-8 description", tslm_session_append_series(s, series, 3, 2, "\xff", NULL), TSLM_ERR_INVALID_ARGUMENT);
     check_status("append_series: valid series on a text model", tslm_session_append_series(s, series, 3, 2, NULL, "har"), TSLM_ERR_WRONG_KIND);
+    {
+        const char *names[2] = {"accelerometer_x", "accelerometer_y"};
+        const char *bad_names[2] = {"accelerometer_x", NULL};
+        const char *bad_utf8[2] = {"accelerometer_x", "\xff"};
+        check_status("append_recording: NULL session", tslm_session_append_recording(NULL, series, 3, 2, names, NULL), TSLM_ERR_INVALID_ARGUMENT);
+        check_status("append_recording: NULL values", tslm_session_append_recording(s, NULL, 3, 2, names, NULL), TSLM_ERR_INVALID_ARGUMENT);
+        check_status("append_recording: zero length", tslm_session_append_recording(s, series, 0, 2, names, NULL), TSLM_ERR_INVALID_ARGUMENT);
+        check_status("append_recording: zero channels", tslm_session_append_recording(s, series, 3, 0, names, NULL), TSLM_ERR_INVALID_ARGUMENT);
+        check_status("append_recording: absurd size", tslm_session_append_recording(s, series, (int64_t)1 << 40, 2, names, NULL), TSLM_ERR_INVALID_ARGUMENT);
+        check_status("append_recording: a NULL channel name", tslm_session_append_recording(s, series, 3, 2, bad_names, NULL), TSLM_ERR_INVALID_ARGUMENT);
+        check_status("append_recording: invalid UTF-8 channel name", tslm_session_append_recording(s, series, 3, 2, bad_utf8, NULL), TSLM_ERR_INVALID_ARGUMENT);
+        check_status("append_recording: invalid UTF-8 question", tslm_session_append_recording(s, series, 3, 2, names, "\xff"), TSLM_ERR_INVALID_ARGUMENT);
+        series[1] = NAN;
+        check_status("append_recording: NaN", tslm_session_append_recording(s, series, 3, 2, names, NULL), TSLM_ERR_INVALID_ARGUMENT);
+        series[1] = 0.2f;
+        check_status("append_recording: valid recording on a text model", tslm_session_append_recording(s, series, 3, 2, names, "Which activity?"), TSLM_ERR_WRONG_KIND);
+    }
 
     check_status("append_text: ok", tslm_session_append_text(s, "The capital of France is", true), TSLM_OK);
     gp.max_tokens = -1;

@@ -33,7 +33,7 @@ final class BackboneParityTests: XCTestCase {
         try Converter.write(try Converter.importModel(path: folder), to: out, options: ConvertOptions(target: type))
         let file = try TSLMFile(path: out)
         unlink(out)  // the mapping stays valid
-        return (try ModelRegistry.load(file), golden, file)
+        return (try BackboneRegistry.load(file), golden, file)
     }
 
     func runPrompt(_ model: any TextModel, _ ids: [Int32], pool: ThreadPool?, allPositions: Bool = true) throws -> (KVCache, [Float]) {
@@ -43,7 +43,7 @@ final class BackboneParityTests: XCTestCase {
         try model.embed(ids, into: x.pointer)
         var logits = [Float](repeating: 0, count: ids.count * c.vocabularySize)
         try logits.withUnsafeMutableBufferPointer {
-            try model.forward(x.pointer, count: ids.count, start: 0, cache: cache, pool: pool, logits: $0.baseAddress!, allPositions: allPositions)
+            try model.forward(x.pointer, count: ids.count, start: 0, cache: cache, pool: pool, output: allPositions ? .allLogits : .lastLogits, into: $0.baseAddress!)
         }
         return (cache, logits)
     }
@@ -59,7 +59,7 @@ final class BackboneParityTests: XCTestCase {
             if out.count == count { break }
             try model.embed([next], into: x.pointer)
             try logits.withUnsafeMutableBufferPointer {
-                try model.forward(x.pointer, count: 1, start: pos, cache: cache, pool: nil, logits: $0.baseAddress!, allPositions: false)
+                try model.forward(x.pointer, count: 1, start: pos, cache: cache, pool: nil, output: .lastLogits, into: $0.baseAddress!)
             }
             pos += 1
         }
@@ -119,10 +119,10 @@ final class BackboneParityTests: XCTestCase {
         var logits = [Float](repeating: 0, count: model.config.vocabularySize)
         try model.embed(Array(golden.prompt_ids.prefix(1)), into: x.pointer)
         XCTAssertThrowsError(try logits.withUnsafeMutableBufferPointer {
-            try model.forward(x.pointer, count: 1, start: 4, cache: cache, pool: nil, logits: $0.baseAddress!, allPositions: false)
+            try model.forward(x.pointer, count: 1, start: 4, cache: cache, pool: nil, output: .lastLogits, into: $0.baseAddress!)
         }) { e in XCTAssertEqual(e as? RuntimeError, .contextFull(context: 4)) }
         XCTAssertThrowsError(try logits.withUnsafeMutableBufferPointer {
-            try model.forward(x.pointer, count: 0, start: 0, cache: cache, pool: nil, logits: $0.baseAddress!, allPositions: false)
+            try model.forward(x.pointer, count: 0, start: 0, cache: cache, pool: nil, output: .lastLogits, into: $0.baseAddress!)
         }) { e in XCTAssertEqual(e as? RuntimeError, .emptyPrompt) }
     }
 
@@ -134,7 +134,7 @@ final class BackboneParityTests: XCTestCase {
         md["general.architecture"] = .string("mamba9")
         let w = try TSLMWriter(path: dir + "/m.tslm", metadata: md)
         try w.finish()
-        XCTAssertThrowsError(try ModelRegistry.load(try TSLMFile(path: dir + "/m.tslm"))) { e in
+        XCTAssertThrowsError(try BackboneRegistry.load(try TSLMFile(path: dir + "/m.tslm"))) { e in
             XCTAssertEqual(e as? RuntimeError, .unknownArchitecture("mamba9"))
         }
     }

@@ -18,23 +18,23 @@ final class OpenTSLMConversionTests: XCTestCase {
         let sp = try OpenTSLMParityTests.load("sp_llama_3series")
         let m = sp.file.metadata
         XCTAssertEqual(m.string("general.architecture"), "llama", "the backbone's architecture is kept")
-        XCTAssertEqual(m.string("timeseries.model"), "opentslm_sp")
-        XCTAssertEqual(m.int("timeseries.encoder.max_patches"), 16, "read from pos_embed")
-        XCTAssertEqual(m.int("timeseries.encoder.block_count"), 2)
-        XCTAssertEqual(m.int("timeseries.encoder.feed_forward_length"), 64)
-        XCTAssertEqual(m.int("timeseries.patch_size"), 4)
+        XCTAssertEqual(m.string("general.family"), "opentslm-sp")
+        XCTAssertEqual(m.int("opentslm.encoder.max_patches"), 16, "read from pos_embed")
+        XCTAssertEqual(m.int("opentslm.encoder.block_count"), 2)
+        XCTAssertEqual(m.int("opentslm.encoder.feed_forward_length"), 64)
+        XCTAssertEqual(m.int("opentslm.patch_size"), 4)
         XCTAssertEqual(sp.file.entry("ts.enc.patch_embd.weight")?.shape, [128, 4])
         XCTAssertEqual(sp.file.entry("ts.enc.pos_embd.weight")?.shape, [16, 128])
         XCTAssertEqual(sp.file.entry("ts.enc.blk.1.attn_qkv.weight")?.shape, [384, 128])
-        XCTAssertNil(m["timeseries.lora.merged"])
+        XCTAssertNil(m["opentslm.lora.merged"])
         let fl = try OpenTSLMParityTests.load("flamingo_llama_3series")
         let f = fl.file.metadata
-        XCTAssertEqual(f.string("timeseries.model"), "opentslm_flamingo")
-        XCTAssertEqual(f.int("timeseries.media_token_id"), 257)
-        XCTAssertEqual(f.int("timeseries.end_of_chunk_token_id"), 256)
-        XCTAssertEqual(f.int("timeseries.perceiver.latent_count"), 64)
-        XCTAssertEqual(f.int("timeseries.perceiver.key_length"), 4)
-        XCTAssertEqual(f.int("timeseries.xattn.every_n_layers"), 1)
+        XCTAssertEqual(f.string("general.family"), "opentslm-flamingo")
+        XCTAssertEqual(f.int("opentslm.media_token_id"), 257)
+        XCTAssertEqual(f.int("opentslm.end_of_chunk_token_id"), 256)
+        XCTAssertEqual(f.int("opentslm.perceiver.latent_count"), 64)
+        XCTAssertEqual(f.int("opentslm.perceiver.key_length"), 4)
+        XCTAssertEqual(f.int("opentslm.xattn.every_n_layers"), 1)
         XCTAssertEqual(f.int("llama.vocab_size"), 259)
         XCTAssertEqual(fl.file.entry("blk.1.xattn_kv.weight")?.shape, [64, 128])
         // One copy of every tensor: no llm.* duplicates, no aliases.
@@ -138,18 +138,18 @@ final class OpenTSLMConversionTests: XCTestCase {
         XCTAssertThrowsError(try OpenTSLMImporter.addFlamingoTokens(&o, rows: 5, options: OpenTSLMImporter.Options(), path: "x"))
     }
 
-    /// A `.tslm` whose `timeseries.*` metadata contradicts its tensors does not load.
+    /// A `.tslm` whose `opentslm.*` metadata contradicts its tensors does not load.
     func testInconsistentFilesAreRejected() throws {
         func load(_ edit: (inout Metadata) -> Void) throws {
             var extra = Metadata()
             edit(&extra)
             _ = try OpenTSLMParityTests.load("sp_llama_1series", metadata: extra)
         }
-        XCTAssertThrowsError(try load { $0["timeseries.encoder.block_count"] = .u32(1) })
-        XCTAssertThrowsError(try load { $0["timeseries.encoder.max_patches"] = .u32(64) })
-        XCTAssertThrowsError(try load { $0["timeseries.encoder.head_count"] = .u32(7) })
-        XCTAssertThrowsError(try load { $0["timeseries.model"] = .string("opentslm_other") })
-        XCTAssertThrowsError(try load { $0["timeseries.patch_size"] = .u32(0) })
+        XCTAssertThrowsError(try load { $0["opentslm.encoder.block_count"] = .u32(1) })
+        XCTAssertThrowsError(try load { $0["opentslm.encoder.max_patches"] = .u32(64) })
+        XCTAssertThrowsError(try load { $0["opentslm.encoder.head_count"] = .u32(7) })
+        XCTAssertThrowsError(try load { $0["general.family"] = .string("opentslm-other") })
+        XCTAssertThrowsError(try load { $0["opentslm.patch_size"] = .u32(0) })
         XCTAssertNoThrow(try load { _ in })
     }
 }

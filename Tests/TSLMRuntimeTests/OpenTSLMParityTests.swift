@@ -74,8 +74,10 @@ final class OpenTSLMParityTests: XCTestCase {
         let folder: String
         let golden: Golden
         let file: TSLMFile
-        let backbone: any TextModel
-        let ts: OpenTSLMModel
+        let loaded: LoadedModel
+        /// The family under test (its building blocks are what the parity checks compare).
+        let ts: OpenTSLMFamily
+        var backbone: any TextModel { ts.backbone }
     }
 
     static func folder(_ name: String) throws -> String {
@@ -106,15 +108,19 @@ final class OpenTSLMParityTests: XCTestCase {
     }
 
     /// Converts a case and loads it.
+    /// The fixtures have no tokenizer (the checks pass token ids); the family needs one, so the
+    /// session tests' test tokenizer (`<tN>` is id N) is added.
     static func load(_ name: String, type: TargetType = .source, metadata extra: Metadata = Metadata()) throws -> Case {
         let folder = try folder(name)
         let golden = try golden(name)
-        let out = try convert(name, type: type, metadata: extra)
+        var metadata = OpenTSLMSessionTests.tokenizerMetadata(vocabulary: golden.logits_last.count, golden: golden)
+        for (k, v) in extra.entries { metadata[k] = v }
+        let out = try convert(name, type: type, metadata: metadata)
         let file = try TSLMFile(path: out)
         unlink(out)  // the mapping stays valid
-        let backbone = try ModelRegistry.load(file)
-        return Case(name: name, folder: folder, golden: golden, file: file, backbone: backbone,
-                    ts: try OpenTSLMModel(file: file, backbone: backbone))
+        let loaded = try LoadedModel(file: file)
+        return Case(name: name, folder: folder, golden: golden, file: file, loaded: loaded,
+                    ts: try XCTUnwrap(loaded.family as? OpenTSLMFamily))
     }
 
     /// max |a − b| / max |b|.
@@ -173,13 +179,18 @@ final class OpenTSLMParityTests: XCTestCase {
 
     // MARK: - Whole prompts
 
-    /// The prompt rows of a case, logits at every position, and the greedy continuation.
+    /// The prompt rows of a case, logits at every position, and the greedy continuation: the
+    /// family builds the rows (and Flamingo's media item in the session's state) and the session
+    /// — the runtime's one forward driver — runs them.
     func runCase(_ c: Case, pool: ThreadPool?) throws -> (rows: PromptRows, logits: [Float], greedy: [Int32], conditioning: FlamingoConditioning?) {
         let g = c.golden
+        let session = try TextSession(c.loaded, contextLength: 128, pool: pool)
+        session.batchSize = 7
+        let conditioning = session.promptState as? FlamingoConditioning
         let rows: PromptRows
-        let conditioning = c.ts.makeConditioning()
         if g.architecture == "softprompt" {
-            var parts: [OpenTSLMModel.SoftPromptPart] = [.tokens(g.token_ids.pre_prompt)]
+            XCTAssertNil(conditioning)
+            var parts: [OpenTSLMFamily.SoftPromptPart] = [.tokens(g.token_ids.pre_prompt)]
             for (d, s) in zip(g.token_ids.series_descriptions, g.series.normalized) { parts += [.tokens(d), .series(s)] }
             parts.append(.tokens(g.token_ids.post_prompt))
             rows = try c.ts.rows(softPrompt: parts, pool: pool)
@@ -187,9 +198,7 @@ final class OpenTSLMParityTests: XCTestCase {
             rows = PromptRows(tokens: try XCTUnwrap(g.token_ids.input_ids))
             try c.ts.condition(try XCTUnwrap(conditioning), on: g.series.normalized, pool: pool)
         }
-        let cache = try c.backbone.makeCache(capacity: 128)
-        let logits = try c.ts.run(rows, backbone: c.backbone, start: 0, cache: cache, conditioning: conditioning,
-                                  pool: pool, batchSize: 7, allPositions: true)
+        let logits = try session.run(rows, output: .allLogits)
         // Cached greedy decoding, EOS ignored.
         let v = c.backbone.config.vocabularySize
         var last = Array(logits[((rows.tokens.count - 1) * v)...])
@@ -198,9 +207,9 @@ final class OpenTSLMParityTests: XCTestCase {
             let next = Int32(Self.argmax(last[...]))
             greedy.append(next)
             if greedy.count == g.greedy_ids.count { break }
-            last = try c.ts.run(PromptRows(tokens: [next]), backbone: c.backbone, start: rows.tokens.count + greedy.count - 1,
-                                cache: cache, conditioning: conditioning, pool: pool)
+            last = try session.run(PromptRows(tokens: [next]))
         }
+        XCTAssertEqual(session.tokens.count, rows.tokens.count + greedy.count - 1)
         return (rows, logits, greedy, conditioning)
     }
 
@@ -257,13 +266,13 @@ final class OpenTSLMParityTests: XCTestCase {
     func testLoRAIsMergedWithTheConfigsScale() throws {
         let c = try Self.load("sp_llama_lora")
         let lora = try XCTUnwrap(c.golden.lora)
-        XCTAssertEqual(c.file.metadata.bool("timeseries.lora.merged"), true)
-        XCTAssertEqual(c.file.metadata.int("timeseries.lora.rank"), lora.r)
-        XCTAssertEqual(c.file.metadata.double("timeseries.lora.alpha") ?? 0, lora.alpha, accuracy: 1e-6)
-        XCTAssertEqual(c.file.metadata.double("timeseries.lora.scale") ?? 0, lora.scale, accuracy: 1e-6)
-        XCTAssertEqual(c.file.metadata.int("timeseries.lora.target_count"), 7 * c.backbone.config.layers)
+        XCTAssertEqual(c.file.metadata.bool("opentslm.lora.merged"), true)
+        XCTAssertEqual(c.file.metadata.int("opentslm.lora.rank"), lora.r)
+        XCTAssertEqual(c.file.metadata.double("opentslm.lora.alpha") ?? 0, lora.alpha, accuracy: 1e-6)
+        XCTAssertEqual(c.file.metadata.double("opentslm.lora.scale") ?? 0, lora.scale, accuracy: 1e-6)
+        XCTAssertEqual(c.file.metadata.int("opentslm.lora.target_count"), 7 * c.backbone.config.layers)
         // The merged weights differ from the base's.
-        let base = try ModelRegistry.load(try TSLMFile(path: try convertBase("sp_llama_lora")))
+        let base = try BackboneRegistry.load(try TSLMFile(path: try convertBase("sp_llama_lora")))
         let x = FloatBuffer(c.backbone.config.hidden), y = FloatBuffer(c.backbone.config.hidden)
         try c.backbone.embed([5], into: x.pointer)
         try base.embed([5], into: y.pointer)

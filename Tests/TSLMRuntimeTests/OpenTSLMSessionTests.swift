@@ -158,7 +158,7 @@ final class OpenTSLMSessionTests: XCTestCase {
         let long = [Float](repeating: 1, count: 65)
         expect(try s.appendSeries(long, length: 65, channels: 1, description: nil, preset: .har), argument("series length"))
         // More series than a prompt may hold.
-        let many = OpenTSLMModel.maxSeriesPerPrompt + 1
+        let many = OpenTSLMFamily.maxSeriesPerPrompt + 1
         expect(try s.appendSeries([Float](repeating: 1, count: 4 * many), length: 4, channels: many, description: nil, preset: .har),
                argument("channel count"))
         // Beyond the context: 64 positions hold BOS + description + 16 soft tokens a few times only.
@@ -185,7 +185,8 @@ final class OpenTSLMSessionTests: XCTestCase {
         defer { unlink(out) }
         let loaded = try LoadedModel(path: out)
         XCTAssertEqual(loaded.kind, .text)
-        XCTAssertNil(loaded.openTSLM)
+        XCTAssertTrue(loaded.family is TextFamily)
+        XCTAssertEqual(loaded.file.metadata.string("general.family"), "text")
         let s = try TextSession(loaded, contextLength: 32)
         expect(try s.appendSeries([1, .nan], length: 2, channels: 1, description: nil, preset: .custom), argument("series values"))
         expect(try s.appendSeries([1, 2], length: 2, channels: 1, description: nil, preset: .custom)) {

@@ -47,12 +47,12 @@ final class TextSessionTests: XCTestCase {
         XCTAssertEqual(r.tokens, golden.greedy_ids)
         XCTAssertEqual(r.stopReason, .maxTokens)
         XCTAssertEqual(streamed, r.text)
-        XCTAssertEqual(r.text, loaded.tokenizer.decode(golden.greedy_ids))
+        XCTAssertEqual(r.text, try loaded.tokenizer.decode(golden.greedy_ids))
         XCTAssertEqual(session.tokens.count, 16 + 31)  // the last sampled token is not run
     }
 
     func testStopStringEndsGenerationBeforeIt() throws {
-        let full = loaded.tokenizer.decode(golden.greedy_ids)
+        let full = try loaded.tokenizer.decode(golden.greedy_ids)
         let chars = Array(full)
         let stop = String(chars[10..<13])
         let expected = String(full[..<full.range(of: stop)!.lowerBound])
@@ -104,7 +104,7 @@ final class TextSessionTests: XCTestCase {
 
     func testAppendTextThenGenerateMatchesOneShotGeneration() throws {
         let text = "Sensor 7 reads 21.5 C; the fan is off."
-        let ids = loaded.tokenizer.encode(text, addSpecial: false, parseSpecial: false)
+        let ids = try loaded.tokenizer.encode(text, addSpecial: false, parseSpecial: false)
         let one = try TextSession(loaded, contextLength: 64).generate(promptTokens: ids, maxTokens: 16)
         let session = try TextSession(loaded, contextLength: 64)
         try session.appendText("Sensor 7 reads 21.5 C;", addSpecial: false)

@@ -1,5 +1,6 @@
-// explain_signal.cpp — ask an OpenTSLM model about a CSV recording (see ../c/explain_signal.c for
-// the prompt metadata it reads); prints the rationale as it streams, then the answer.
+// explain_signal.cpp — ask an OpenTSLM model about a CSV recording in the prompt it was trained
+// with (which its file carries; see ../c/explain_signal.c); prints the rationale as it streams,
+// then the answer.
 //
 //   c++ -std=c++17 -O2 -I. explain_signal.cpp -o explain_signal $(pkg-config --cflags --libs tslm)
 //   ./explain_signal basicmotions.tslm recording.csv ["question" [max_tokens]]
@@ -43,11 +44,6 @@ static Recording read_csv(const std::string &path) {
     return r;
 }
 
-static std::string replace_all(std::string s, const std::string &from, const std::string &to) {
-    for (size_t at = 0; (at = s.find(from, at)) != std::string::npos; at += to.size()) s.replace(at, from.size(), to);
-    return s;
-}
-
 int main(int argc, char **argv) {
     if (argc < 3) {
         std::cerr << "usage: " << argv[0] << " MODEL.tslm RECORDING.csv [QUESTION]\n";
@@ -56,27 +52,12 @@ int main(int argc, char **argv) {
     try {
         Recording rec = read_csv(argv[2]);
         tslm::Model model(argv[1]);
-        std::string pre = argc > 3 && argv[3][0] ? argv[3] : model.meta("timeseries.prompt.pre", "What does this recording show?");
-        std::string series = model.meta("timeseries.prompt.series", "The following is the {name} data, it has mean {mean} and std {std}:");
-        std::string post = model.meta("timeseries.prompt.post", "Rationale:");
-        std::string preset = model.meta("timeseries.preset", "custom");
-
         std::cout << "recording: " << argv[2] << ", " << rec.channels.size() << " channels x " << rec.channels[0].size() << " samples (";
         for (size_t c = 0; c < rec.names.size(); c++) std::cout << (c ? ", " : "") << rec.names[c];
         std::cout << ")\n";
         tslm::Session session(model);
-        session.append_text(pre, true);
-        for (size_t c = 0; c < rec.channels.size(); c++) {
-            // "{name}" is the column name; a name like "accelerometer_x" also gives "{sensor}" and
-            // "{axis}"; the library fills "{mean}" and "{std}".
-            const std::string &name = rec.names[c];
-            size_t us = name.find('_');
-            std::string desc = replace_all(series, "{name}", name);
-            desc = replace_all(desc, "{sensor}", name.substr(0, us));
-            if (us != std::string::npos) desc = replace_all(desc, "{axis}", name.substr(us + 1));
-            session.append_series(rec.channels[c], 1, desc, preset);
-        }
-        session.append_text(post, true);
+        // The trained prompt, built by the library from the recording and its column names.
+        session.append_recording(rec.channels, rec.names, argc > 3 ? argv[3] : "");
         std::cout << "rationale: ";
         session.generate(argc > 4 ? std::atoi(argv[4]) : 160, [](std::string_view piece) {
             std::cout << piece << std::flush;

@@ -139,13 +139,36 @@ public:
         check(tslm_session_append_text(session_, text.c_str(), add_special), "tslm_session_append_text");
     }
 
-    /// One recording: `channels` series of values.size() / channels samples (channel-major).
+    /// `channels` series of values.size() / channels samples (channel-major); an empty
+    /// description or preset means the model's.
     void append_series(const std::vector<float> &values, int32_t channels, const std::string &description = {},
-                       const std::string &preset = "custom") {
+                       const std::string &preset = {}) {
         int64_t length = channels > 0 ? static_cast<int64_t>(values.size()) / channels : 0;
         check(tslm_session_append_series(session_, values.data(), length, channels,
-                                         description.empty() ? nullptr : description.c_str(), preset.c_str()),
+                                         description.empty() ? nullptr : description.c_str(),
+                                         preset.empty() ? nullptr : preset.c_str()),
               "tslm_session_append_series");
+    }
+
+    /// A recording in the prompt the model was trained with (tslm_session_append_recording):
+    /// channels of equal length, their names (e.g. CSV columns; empty: the model's), and a
+    /// question replacing the model's text before the series (empty: the model's).
+    void append_recording(const std::vector<std::vector<float>> &channels, const std::vector<std::string> &names = {},
+                          const std::string &question = {}) {
+        if (channels.empty()) throw Error(TSLM_ERR_INVALID_ARGUMENT, "append_recording: no channels");
+        const size_t length = channels[0].size();
+        std::vector<float> values;
+        for (const auto &c : channels) {
+            if (c.size() != length) throw Error(TSLM_ERR_INVALID_ARGUMENT, "append_recording: channels differ in length");
+            values.insert(values.end(), c.begin(), c.end());
+        }
+        std::vector<const char *> name_ptrs;
+        for (const auto &n : names) name_ptrs.push_back(n.c_str());
+        check(tslm_session_append_recording(session_, values.data(), static_cast<int64_t>(length),
+                                            static_cast<int32_t>(channels.size()),
+                                            names.empty() ? nullptr : name_ptrs.data(),
+                                            question.empty() ? nullptr : question.c_str()),
+              "tslm_session_append_recording");
     }
 
     using PieceFn = std::function<bool(std::string_view)>;

@@ -4,7 +4,7 @@ import TSLMFormat
 /// Imports an OpenTSLM checkpoint (`model_checkpoint.pt`, the layout upstream's
 /// `curriculum_learning.py` / `store_to_file` writes) together with its base LLM into one
 /// `ImportedModel`: the backbone keeps its architecture (`llama`, `gemma3`) and names, the
-/// time-series parts come under `OpenTSLMNames`, and `timeseries.*` metadata describes them.
+/// time-series parts come under `OpenTSLMNames`, and `opentslm.*` metadata describes them.
 ///
 /// - SoftPrompt (`encoder_state`, `projector_state`, optional `lora_enabled`/`lora_state`/
 ///   `lora_config`): the base's weights are used as they are, except that a LoRA adapter is
@@ -20,8 +20,11 @@ import TSLMFormat
 public enum OpenTSLMImporter {
     /// Which OpenTSLM checkpoint a file holds.
     public enum Variant: String, Sendable {
-        case softPrompt = "opentslm_sp"
-        case flamingo = "opentslm_flamingo"
+        case softPrompt = "opentslm-sp"
+        case flamingo = "opentslm-flamingo"
+
+        /// The model family a file of this variant is (`general.family`).
+        public var family: ModelFamilyName { self == .softPrompt ? .openTSLMSoftPrompt : .openTSLMFlamingo }
     }
 
     /// Choices the checkpoint does not record.
@@ -30,9 +33,9 @@ public enum OpenTSLMImporter {
         /// present, decides them; these must then agree).
         public var mediaTokenID: Int?
         public var endOfChunkTokenID: Int?
-        /// The preset the model was trained with (`timeseries.preset`), e.g. `har`.
+        /// The preset the model was trained with (`opentslm.preset`), e.g. `har`.
         public var preset: String?
-        /// The prompt the model was trained with (`timeseries.prompt.*`).
+        /// The prompt the model was trained with (`opentslm.prompt.*`).
         public var prompt: TrainedPrompt?
         /// Attention heads (upstream: 8 everywhere; the checkpoint does not record them).
         public var encoderHeads = 8
@@ -82,13 +85,9 @@ public enum OpenTSLMImporter {
             ts = try flamingoTensors(ck, path: path, base: base, into: &model, arch: arch, hidden: hidden, layers: layers,
                                      options: options, metadata: &md)
         }
-        md["timeseries.model"] = .string(variant.rawValue)
-        if let p = options.preset { md["timeseries.preset"] = .string(p) }
-        if let p = options.prompt {
-            md["timeseries.prompt.pre"] = .string(p.pre)
-            md["timeseries.prompt.series"] = .string(p.series)
-            md["timeseries.prompt.post"] = .string(p.post)
-        }
+        md[MetadataKeys.family] = .string(variant.family.rawValue)
+        if let p = options.preset { md[MetadataKeys.OpenTSLM.preset] = .string(p) }
+        options.prompt?.write(into: &md)
         md["general.source.base"] = .string(base)
         for (k, v) in md.entries { model.metadata[k] = v }
         let folder = URL(fileURLWithPath: path).deletingLastPathComponent().lastPathComponent
@@ -157,7 +156,7 @@ public enum OpenTSLMImporter {
 
     struct EncoderShape { var dim: Int; var patch: Int; var maxPatches: Int; var layers: Int; var ffn: Int }
 
-    /// Reads the encoder's hyperparameters off its tensors and records them as `timeseries.*`.
+    /// Reads the encoder's hyperparameters off its tensors and records them as `opentslm.*`.
     static func encoderMetadata(_ tensors: [SourceTensor], path: String, options: Options,
                                 metadata md: inout Metadata) throws -> EncoderShape {
         func shape(_ n: String) throws -> [Int] {
@@ -178,14 +177,14 @@ public enum OpenTSLMImporter {
             throw TSLMError.malformed(file: path, reason: "encoder layers \(layerIDs.sorted()) are not numbered 0..<\(layers)")
         }
         let ffn = layers > 0 ? try Self.rows(of: "ts.enc.blk.0.ffn_up.weight", shape("ts.enc.blk.0.ffn_up.weight"), path: path) : 0
-        md["timeseries.patch_size"] = .u32(UInt32(patch[1]))
-        md["timeseries.encoder.embedding_length"] = .u32(UInt32(dim))
-        md["timeseries.encoder.max_patches"] = .u32(UInt32(pos[0]))
-        md["timeseries.encoder.block_count"] = .u32(UInt32(layers))
-        md["timeseries.encoder.layer_norm_epsilon"] = .f32(1e-5)
+        md["opentslm.patch_size"] = .u32(UInt32(patch[1]))
+        md["opentslm.encoder.embedding_length"] = .u32(UInt32(dim))
+        md["opentslm.encoder.max_patches"] = .u32(UInt32(pos[0]))
+        md["opentslm.encoder.block_count"] = .u32(UInt32(layers))
+        md["opentslm.encoder.layer_norm_epsilon"] = .f32(1e-5)
         if layers > 0 {
-            md["timeseries.encoder.head_count"] = .u32(UInt32(options.encoderHeads))
-            md["timeseries.encoder.feed_forward_length"] = .u32(UInt32(ffn))
+            md["opentslm.encoder.head_count"] = .u32(UInt32(options.encoderHeads))
+            md["opentslm.encoder.feed_forward_length"] = .u32(UInt32(ffn))
         }
         try check(Dictionary(tensors.map { ($0.name, $0.shape) }, uniquingKeysWith: { a, _ in a }),
                   expected: ["ts.enc.input_norm.weight": [dim], "ts.enc.input_norm.bias": [dim]], path: path)
@@ -262,11 +261,11 @@ public enum OpenTSLMImporter {
             }
             model.tensors[i] = merged(w, a: a, b: b, scale: scale, file: path)
         }
-        md["timeseries.lora.merged"] = .bool(true)
-        md["timeseries.lora.rank"] = .u32(UInt32(rank))
-        md["timeseries.lora.alpha"] = .f32(alpha)
-        md["timeseries.lora.scale"] = .f32(scale)
-        md["timeseries.lora.target_count"] = .u32(UInt32(pairs.count))
+        md["opentslm.lora.merged"] = .bool(true)
+        md["opentslm.lora.rank"] = .u32(UInt32(rank))
+        md["opentslm.lora.alpha"] = .f32(alpha)
+        md["opentslm.lora.scale"] = .f32(scale)
+        md["opentslm.lora.target_count"] = .u32(UInt32(pairs.count))
     }
 
     /// alpha / r (alpha / √r with `use_rslora`) from `lora_config` (a dict, `{adapter: dict}`, or
@@ -397,8 +396,8 @@ public enum OpenTSLMImporter {
         }
         model.metadata["\(arch.name).vocab_size"] = .u32(UInt32(rows))
         let (media, end) = try addFlamingoTokens(&model.metadata, rows: rows, options: options, path: path)
-        md["timeseries.media_token_id"] = .u32(UInt32(media))
-        md["timeseries.end_of_chunk_token_id"] = .u32(UInt32(end))
+        md["opentslm.media_token_id"] = .u32(UInt32(media))
+        md["opentslm.end_of_chunk_token_id"] = .u32(UInt32(end))
 
         // Hyperparameters from the shapes.
         var e = try encoderMetadata(ts, path: path, options: options, metadata: &md)
@@ -449,15 +448,15 @@ public enum OpenTSLMImporter {
             }
         }
         try check(shapes, expected: expected, path: path)
-        md["timeseries.perceiver.latent_count"] = .u32(UInt32(latents[0]))
-        md["timeseries.perceiver.block_count"] = .u32(UInt32(depth))
-        md["timeseries.perceiver.head_count"] = .u32(UInt32(options.perceiverHeads))
-        md["timeseries.perceiver.key_length"] = .u32(UInt32(inner / options.perceiverHeads))
-        md["timeseries.perceiver.feed_forward_length"] = .u32(UInt32(ffn))
-        md["timeseries.xattn.every_n_layers"] = .u32(UInt32(every))
-        md["timeseries.xattn.head_count"] = .u32(UInt32(options.crossAttentionHeads))
-        md["timeseries.xattn.key_length"] = .u32(UInt32(xInner / options.crossAttentionHeads))
-        md["timeseries.xattn.feed_forward_length"] = .u32(UInt32(xFFN))
+        md["opentslm.perceiver.latent_count"] = .u32(UInt32(latents[0]))
+        md["opentslm.perceiver.block_count"] = .u32(UInt32(depth))
+        md["opentslm.perceiver.head_count"] = .u32(UInt32(options.perceiverHeads))
+        md["opentslm.perceiver.key_length"] = .u32(UInt32(inner / options.perceiverHeads))
+        md["opentslm.perceiver.feed_forward_length"] = .u32(UInt32(ffn))
+        md["opentslm.xattn.every_n_layers"] = .u32(UInt32(every))
+        md["opentslm.xattn.head_count"] = .u32(UInt32(options.crossAttentionHeads))
+        md["opentslm.xattn.key_length"] = .u32(UInt32(xInner / options.crossAttentionHeads))
+        md["opentslm.xattn.feed_forward_length"] = .u32(UInt32(xFFN))
         return ts
     }
 

@@ -1,22 +1,10 @@
 import Foundation
 import TSLMFormat
 
-/// The prompt an OpenTSLM model was trained with: the text before the series, the description
-/// template of each series and the text after them. Stored in the model file as
-/// `timeseries.prompt.pre`, `timeseries.prompt.series`, `timeseries.prompt.post`.
-public struct TrainedPrompt: Sendable, Equatable {
-    public var pre: String
-    public var series: String
-    public var post: String
-
-    public init(pre: String, series: String, post: String) {
-        self.pre = pre
-        self.series = series
-        self.post = post
-    }
-
+extension TrainedPrompt {
     /// Reads a JSON object with `pre_prompt`, `series_description_template` and `post_prompt`
-    /// (strings; other keys are ignored).
+    /// (strings) and optional `channels` (strings, the channel names in prompt order); other keys
+    /// are ignored (tools/basicmotions.py writes such a file next to the demo).
     public init(jsonFile path: String) throws {
         let data: Data
         do {
@@ -33,6 +21,12 @@ public struct TrainedPrompt: Sendable, Equatable {
             }
             return v
         }
-        self.init(pre: try text("pre_prompt"), series: try text("series_description_template"), post: try text("post_prompt"))
+        var channels: [String]?
+        if let c = object["channels"] {
+            guard let names = c as? [String] else { throw TSLMError.malformed(file: path, reason: "'channels' must be an array of strings") }
+            channels = names
+        }
+        self.init(pre: try text("pre_prompt"), series: try text("series_description_template"), post: try text("post_prompt"),
+                  channels: channels)
     }
 }

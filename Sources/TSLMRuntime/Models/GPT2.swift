@@ -60,14 +60,14 @@ public final class GPT2Model: TextModel, @unchecked Sendable {
     }
 
     public func forward(_ x: UnsafeMutablePointer<Float>, count n: Int, start: Int, cache: KVCache,
-                        pool: ThreadPool?, logits: UnsafeMutablePointer<Float>, allPositions: Bool,
+                        pool: ThreadPool?, output what: ForwardOutput, into out: UnsafeMutablePointer<Float>,
                         hook: (any DecoderLayerHook)?) throws {
         try checkPositions(n: n, start: start, cache: cache)
         guard start + n <= config.contextLength else { throw RuntimeError.contextFull(context: config.contextLength) }
         let c = config
         let h = c.hidden
-        let xb = FloatBuffer(n * h), qkv = FloatBuffer(n * 3 * h), q = FloatBuffer(n * h), k = FloatBuffer(n * h)
-        let v = FloatBuffer(n * h), att = FloatBuffer(n * h), up = FloatBuffer(n * c.feedForward), pos = FloatBuffer(h)
+        let xb = cache.scratch.buffer(0, n * h), qkv = cache.scratch.buffer(1, n * 3 * h), q = cache.scratch.buffer(2, n * h), k = cache.scratch.buffer(3, n * h)
+        let v = cache.scratch.buffer(4, n * h), att = cache.scratch.buffer(5, n * h), up = cache.scratch.buffer(6, n * c.feedForward), pos = cache.scratch.buffer(7, h)
         for i in 0..<n {
             Kernels.dequantizeRow(positionEmbedding, row: start + i, into: pos.pointer)
             Kernels.add(x + i * h, pos.pointer, count: h)
@@ -93,11 +93,12 @@ public final class GPT2Model: TextModel, @unchecked Sendable {
             linear(b.down, up.pointer, n: n, xb.pointer, bias: b.downBias, pool: pool)
             Kernels.add(x, xb.pointer, count: n * h)
         }
-        let first = allPositions ? 0 : n - 1
+        let first = what == .lastLogits ? n - 1 : 0
         let m = n - first
+        let normed = what == .hiddenStates ? out : xb.pointer
         for i in 0..<m {
-            Kernels.layerNorm(x + (first + i) * h, weight: outputNorm, bias: outputNormBias, count: h, eps: c.normEpsilon, out: xb.pointer + i * h)
+            Kernels.layerNorm(x + (first + i) * h, weight: outputNorm, bias: outputNormBias, count: h, eps: c.normEpsilon, out: normed + i * h)
         }
-        linear(output, xb.pointer, n: m, logits, pool: pool)
+        if what != .hiddenStates { linear(output, xb.pointer, n: m, out, pool: pool) }
     }
 }

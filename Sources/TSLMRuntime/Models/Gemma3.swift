@@ -65,13 +65,13 @@ public final class Gemma3Model: TextModel, @unchecked Sendable {
     }
 
     public func forward(_ x: UnsafeMutablePointer<Float>, count n: Int, start: Int, cache: KVCache,
-                        pool: ThreadPool?, logits: UnsafeMutablePointer<Float>, allPositions: Bool,
+                        pool: ThreadPool?, output what: ForwardOutput, into out: UnsafeMutablePointer<Float>,
                         hook: (any DecoderLayerHook)?) throws {
         try checkPositions(n: n, start: start, cache: cache)
         let c = config
         let (h, qDim, kvDim, hd, eps) = (c.hidden, c.heads * c.headDim, c.kvHeads * c.headDim, c.headDim, c.normEpsilon)
-        let xb = FloatBuffer(n * h), q = FloatBuffer(n * qDim), k = FloatBuffer(n * kvDim), v = FloatBuffer(n * kvDim)
-        let att = FloatBuffer(n * qDim), gate = FloatBuffer(n * c.feedForward), up = FloatBuffer(n * c.feedForward)
+        let xb = cache.scratch.buffer(0, n * h), q = cache.scratch.buffer(1, n * qDim), k = cache.scratch.buffer(2, n * kvDim), v = cache.scratch.buffer(3, n * kvDim)
+        let att = cache.scratch.buffer(4, n * qDim), gate = cache.scratch.buffer(5, n * c.feedForward), up = cache.scratch.buffer(6, n * c.feedForward)
         for (l, b) in blocks.enumerated() {
             if let hook { try hook.beforeLayer(l, x: x, count: n, start: start, pool: pool) }
             let sliding = c.slidingLayers[l]
@@ -108,12 +108,14 @@ public final class Gemma3Model: TextModel, @unchecked Sendable {
             for i in 0..<n { Kernels.rmsNorm(xb.pointer + i * h, weight: b.postFfnNorm, count: h, eps: eps, addOne: true, out: xb.pointer + i * h) }
             Kernels.add(x, xb.pointer, count: n * h)
         }
-        let first = allPositions ? 0 : n - 1
+        let first = what == .lastLogits ? n - 1 : 0
         let m = n - first
-        for i in 0..<m { Kernels.rmsNorm(x + (first + i) * h, weight: outputNorm, count: h, eps: eps, addOne: true, out: xb.pointer + i * h) }
-        linear(output, xb.pointer, n: m, logits, pool: pool)
+        let normed = what == .hiddenStates ? out : xb.pointer
+        for i in 0..<m { Kernels.rmsNorm(x + (first + i) * h, weight: outputNorm, count: h, eps: eps, addOne: true, out: normed + i * h) }
+        guard what != .hiddenStates else { return }
+        linear(output, xb.pointer, n: m, out, pool: pool)
         if let cap = c.finalLogitSoftcap, cap > 0 {
-            for i in 0..<(m * c.vocabularySize) { logits[i] = tanhf(logits[i] / cap) * cap }
+            for i in 0..<(m * c.vocabularySize) { out[i] = tanhf(out[i] / cap) * cap }
         }
     }
 }

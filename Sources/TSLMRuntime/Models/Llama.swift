@@ -63,13 +63,13 @@ public final class LlamaModel: TextModel, @unchecked Sendable {
     }
 
     public func forward(_ x: UnsafeMutablePointer<Float>, count n: Int, start: Int, cache: KVCache,
-                        pool: ThreadPool?, logits: UnsafeMutablePointer<Float>, allPositions: Bool,
+                        pool: ThreadPool?, output what: ForwardOutput, into out: UnsafeMutablePointer<Float>,
                         hook: (any DecoderLayerHook)?) throws {
         try checkPositions(n: n, start: start, cache: cache)
         let c = config
         let (h, qDim, kvDim) = (c.hidden, c.heads * c.headDim, c.kvHeads * c.headDim)
-        let xb = FloatBuffer(n * h), q = FloatBuffer(n * qDim), k = FloatBuffer(n * kvDim), v = FloatBuffer(n * kvDim)
-        let att = FloatBuffer(n * qDim), gate = FloatBuffer(n * c.feedForward), up = FloatBuffer(n * c.feedForward)
+        let xb = cache.scratch.buffer(0, n * h), q = cache.scratch.buffer(1, n * qDim), k = cache.scratch.buffer(2, n * kvDim), v = cache.scratch.buffer(3, n * kvDim)
+        let att = cache.scratch.buffer(4, n * qDim), gate = cache.scratch.buffer(5, n * c.feedForward), up = cache.scratch.buffer(6, n * c.feedForward)
         for (l, b) in blocks.enumerated() {
             if let hook { try hook.beforeLayer(l, x: x, count: n, start: start, pool: pool) }
             for i in 0..<n { Kernels.rmsNorm(x + i * h, weight: b.attnNorm, count: h, eps: c.normEpsilon, addOne: false, out: xb.pointer + i * h) }
@@ -93,9 +93,10 @@ public final class LlamaModel: TextModel, @unchecked Sendable {
             linear(b.down, gate.pointer, n: n, xb.pointer, pool: pool)
             Kernels.add(x, xb.pointer, count: n * h)
         }
-        let first = allPositions ? 0 : n - 1
+        let first = what == .lastLogits ? n - 1 : 0
         let m = n - first
-        for i in 0..<m { Kernels.rmsNorm(x + (first + i) * h, weight: outputNorm, count: h, eps: c.normEpsilon, addOne: false, out: xb.pointer + i * h) }
-        linear(output, xb.pointer, n: m, logits, pool: pool)
+        let normed = what == .hiddenStates ? out : xb.pointer
+        for i in 0..<m { Kernels.rmsNorm(x + (first + i) * h, weight: outputNorm, count: h, eps: c.normEpsilon, addOne: false, out: normed + i * h) }
+        if what != .hiddenStates { linear(output, xb.pointer, n: m, out, pool: pool) }
     }
 }

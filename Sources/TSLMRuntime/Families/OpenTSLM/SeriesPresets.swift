@@ -1,5 +1,10 @@
 import Foundation
 
+/// A task's normalization and series description (OpenTSLM's curriculum tasks), or `custom`.
+public enum SeriesPreset: String, CaseIterable, Sendable {
+    case custom, har, sleep, ecg, tsqa, m4
+}
+
 /// One channel made ready for an OpenTSLM prompt: its normalized values and its description.
 public struct PreparedSeries: Sendable, Equatable {
     /// The values the encoder sees (normalized as the preset says).

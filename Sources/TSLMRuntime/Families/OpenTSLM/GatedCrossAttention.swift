@@ -129,7 +129,7 @@ final class GatedCrossAttentionBlock {
 /// text time is the count of `<image>` tokens in that call up to and including it, and the
 /// call's count is remembered; a call without `<image>` (each generated token) gives every
 /// token the remembered count ("use cached media").
-public final class FlamingoConditioning: DecoderLayerHook {
+public final class FlamingoConditioning: PromptState {
     let blocks: [GatedCrossAttentionBlock?]
     let mediaTokenID: Int32
     let hidden: Int
@@ -139,6 +139,8 @@ public final class FlamingoConditioning: DecoderLayerHook {
     public private(set) var cachedMediaCount = 0
     /// Text times of the positions of the forward call under way.
     var textTimes: ArraySlice<Int> = []
+    /// Text times of every position of the call under way (`beginCall`).
+    private var callTimes: [Int] = []
 
     init(blocks: [GatedCrossAttentionBlock?], mediaTokenID: Int32, hidden: Int) {
         self.blocks = blocks
@@ -153,11 +155,16 @@ public final class FlamingoConditioning: DecoderLayerHook {
     }
 
     /// Forgets the media item and the remembered `<image>` count.
-    func reset() {
+    public func reset() {
         media = Array(repeating: nil, count: blocks.count)
         cachedMediaCount = 0
         textTimes = []
+        callTimes = []
     }
+
+    public func beginCall(_ tokens: [Int32]) { callTimes = textTimes(forCall: tokens) }
+
+    public func beginBatch(_ range: Range<Int>) { textTimes = callTimes[range] }
 
     /// The text times of one forward call's tokens (see the type's documentation); updates the
     /// remembered count when the call has `<image>` tokens.

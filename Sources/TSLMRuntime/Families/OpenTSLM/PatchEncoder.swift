@@ -68,7 +68,7 @@ final class PatchEncoder {
                          ffnNorm: try LayerNormWeights(w, p + "ffn_norm", count: d))
         }
         if w.has("ts.enc.blk.\(c.encoderLayers).attn_qkv.weight") {
-            throw RuntimeError.badHyperparameter(key: "timeseries.encoder.block_count",
+            throw RuntimeError.badHyperparameter(key: MetadataKeys.OpenTSLM.encoderBlocks,
                                                  reason: "\(c.encoderLayers), but the file has a tensor ts.enc.blk.\(c.encoderLayers).attn_qkv.weight")
         }
     }

@@ -48,7 +48,7 @@ final class PerceiverResampler {
                          down: try w.matrix(p + "ffn_down.weight", rows: d, cols: c.perceiverFeedForward))
         }
         if w.has("ts.perceiver.blk.\(c.perceiverLayers).attn_q.weight") {
-            throw RuntimeError.badHyperparameter(key: "timeseries.perceiver.block_count",
+            throw RuntimeError.badHyperparameter(key: MetadataKeys.OpenTSLM.perceiverBlocks,
                                                  reason: "\(c.perceiverLayers), but the file has a tensor ts.perceiver.blk.\(c.perceiverLayers).attn_q.weight")
         }
         outputNorm = try LayerNormWeights(w, "ts.perceiver.output_norm", count: d)

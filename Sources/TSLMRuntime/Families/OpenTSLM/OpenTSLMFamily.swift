@@ -1,18 +1,27 @@
-import Foundation
 import TSLMFormat
 import TSLMKernels
+import TSLMTokenizers
 
-/// The time-series parts of an OpenTSLM model (SoftPrompt or Flamingo) on top of its backbone,
-/// loaded from a `.tslm` file whose `timeseries.model` names the variant (see formats/tslm.md,
-/// "Time-series models").
+/// OpenTSLM (SoftPrompt or Flamingo, `general.family` = `opentslm-sp` / `opentslm-flamingo`):
+/// time-series parts on top of a text backbone, loaded from one `.tslm` file (formats/tslm.md,
+/// "OpenTSLM"; architecture facts in formats/opentslm.md).
 ///
 /// - SoftPrompt: each series (zero-padded with the other series of its prompt to the longest,
 ///   rounded up to the patch size) → `PatchEncoder` (6 Transformer layers) → projector → one soft
 ///   token per patch, spliced into the prompt after the series' description.
 /// - Flamingo: all series of a prompt → CNN tokenizer → one set of patches → Perceiver → 64
 ///   latents; gated cross-attention blocks in front of the decoder layers attend to them.
-public final class OpenTSLMModel: @unchecked Sendable {
+///
+/// Text and series are kept until generation and run as one prompt (`defersPrompt`); the prompt
+/// the model was trained with comes from the file (`trainedPrompt`, `TextSession.appendRecording`).
+public final class OpenTSLMFamily: PromptFamily, @unchecked Sendable {
+    public let name: String
+    public let kind = ModelKind.classifier
+    public let backbone: any TextModel
+    public let tokenizer: Tokenizer
     public let config: OpenTSLMConfig
+    /// The prompt the model was trained with (`opentslm.prompt.*`), if the converter stored one.
+    public let trainedPrompt: TrainedPrompt?
     /// The backbone's width.
     public let hidden: Int
     let encoder: PatchEncoder
@@ -23,13 +32,18 @@ public final class OpenTSLMModel: @unchecked Sendable {
     /// Owns the decoded vectors the parts point into.
     let weights: ModelWeights
 
-    /// Loads the parts `file`'s `timeseries.model` needs, checking every shape against the
-    /// backbone and the `timeseries.*` hyperparameters.
-    public init(file: TSLMFile, backbone: any TextModel) throws {
+    /// Loads the backbone, the tokenizer and the parts `variant` needs, checking every shape
+    /// against the backbone and the `opentslm.*` hyperparameters.
+    public init(file: TSLMFile, variant: OpenTSLMVariant) throws {
+        let language = try LanguageModel(file: file)
+        backbone = language.backbone
+        tokenizer = language.tokenizer
+        name = variant.rawValue
         let bc = backbone.config
-        let c = try OpenTSLMConfig(metadata: file.metadata, hidden: bc.hidden, layers: bc.layers,
+        let c = try OpenTSLMConfig(metadata: file.metadata, variant: variant, hidden: bc.hidden, layers: bc.layers,
                                    vocabularySize: bc.vocabularySize)
         config = c
+        trainedPrompt = try TrainedPrompt(metadata: file.metadata)
         hidden = bc.hidden
         let w = ModelWeights(file: file)
         weights = w
@@ -107,6 +121,9 @@ public final class OpenTSLMModel: @unchecked Sendable {
     }
 
     /// Flamingo: a fresh per-session conditioning (the layer hook); nil for SoftPrompt.
+    public func makePromptState() -> (any PromptState)? { makeConditioning() }
+
+    /// Flamingo: a fresh per-session conditioning (the layer hook); nil for SoftPrompt.
     public func makeConditioning() -> FlamingoConditioning? {
         guard config.variant == .flamingo, let media = config.mediaTokenID else { return nil }
         return FlamingoConditioning(blocks: crossAttention, mediaTokenID: media, hidden: hidden)
@@ -151,70 +168,90 @@ public final class OpenTSLMModel: @unchecked Sendable {
         return rows
     }
 
-    /// Runs `rows` at positions start..<start+rows.count of `cache` in batches of `batchSize`,
-    /// as one forward call (for Flamingo's text times), and returns the logits of the last
-    /// position, or of every position ([count, vocab]) when `allPositions`.
-    public func run(_ rows: PromptRows, backbone: any TextModel, start: Int, cache: KVCache,
-                    conditioning: FlamingoConditioning?, pool: ThreadPool?, batchSize: Int = 64,
-                    allPositions: Bool = false) throws -> [Float] {
-        let n = rows.tokens.count
-        guard n > 0 else { throw RuntimeError.emptyPrompt }
-        guard start >= 0, start + n <= cache.capacity else { throw RuntimeError.contextFull(context: cache.capacity) }
-        let v = backbone.config.vocabularySize
-        var logits = [Float](repeating: 0, count: (allPositions ? n : 1) * v)
-        let times = conditioning?.textTimes(forCall: rows.tokens)
-        let batch = max(1, batchSize)
-        let x = FloatBuffer(min(batch, n) * hidden)
-        var done = 0
-        while done < n {
-            let end = min(done + batch, n)
-            try rows.embed(done..<end, backbone: backbone, into: x.pointer)
-            if let conditioning, let times { conditioning.textTimes = times[done..<end] }
-            try logits.withUnsafeMutableBufferPointer { lp in
-                try backbone.forward(x.pointer, count: end - done, start: start + done, cache: cache, pool: pool,
-                                     logits: lp.baseAddress! + (allPositions ? done * v : 0), allPositions: allPositions,
-                                     hook: conditioning)
-            }
-            done = end
+    // MARK: - PromptFamily
+
+    public var defersPrompt: Bool { true }
+
+    /// Normalizes each channel as `preset` says (nil: the model's preset, else custom) and fills
+    /// its description (`SeriesPreset.prepare`): `{channel}`, `{axis}` and `{lead}` follow the
+    /// series' position in the prompt, `{name}`, `{sensor}` and `{axis}` the channel's name.
+    public func prepareSeries(_ values: [Float], length: Int, channels: Int, position: Int, description: String?,
+                              names: [String?]?, preset: SeriesPreset?) throws -> [PreparedSeries] {
+        guard length <= config.maxLength else {
+            throw RuntimeError.invalidArgument(name: "series length", reason: "\(length) samples is more than the encoder's \(config.maxPatches) positions of \(config.patchSize) samples (\(config.maxLength))")
         }
-        return logits
-    }
-}
-
-/// A prompt ready to run: per position a token id, or -1 where the next row of `soft` (an input
-/// embedding, e.g. a SoftPrompt soft token) goes instead.
-public struct PromptRows: Sendable {
-    /// [positions]
-    public var tokens: [Int32] = []
-    /// [positions with token -1, hidden]
-    public var soft: [Float] = []
-
-    public init(tokens: [Int32] = [], soft: [Float] = []) {
-        self.tokens = tokens
-        self.soft = soft
+        guard position + channels <= Self.maxSeriesPerPrompt else {
+            throw RuntimeError.invalidArgument(name: "channel count", reason: "\(position) + \(channels) series is more than the \(Self.maxSeriesPerPrompt) one prompt may hold")
+        }
+        if let names, names.count != channels {
+            throw RuntimeError.invalidArgument(name: "channel names", reason: "\(names.count) names for \(channels) channels")
+        }
+        let chosen = preset ?? config.preset ?? .custom
+        let template = description ?? trainedPrompt?.series ?? chosen.defaultDescription
+        return (0..<channels).map { c in
+            let filled = SeriesPreset.fillChannel(template, channel: position + c, name: names?[c] ?? nil)
+            return chosen.prepare(values[(c * length)..<((c + 1) * length)], channel: position + c, template: filled)
+        }
     }
 
-    /// Writes the input embeddings of positions `range` into x [range.count, hidden].
-    func embed(_ range: Range<Int>, backbone: any TextModel, into x: UnsafeMutablePointer<Float>) throws {
-        let h = backbone.config.hidden
-        var softIndex = tokens[..<range.lowerBound].reduce(0) { $0 + ($1 < 0 ? 1 : 0) }
-        var i = range.lowerBound
-        while i < range.upperBound {
-            if tokens[i] < 0 {
-                guard (softIndex + 1) * h <= soft.count else {
-                    throw RuntimeError.invalidArgument(name: "prompt rows", reason: "more soft positions than soft rows")
+    /// SoftPrompt: every text segment tokenized on its own (BOS when `addSpecial`, as upstream
+    /// gives every segment its own BOS), each series' description (with its own BOS) then its soft
+    /// tokens. Flamingo: one text, "pre <image> desc <|endofchunk|> … post", as upstream builds it,
+    /// tokenized once; the series become the media item of `state`.
+    public func promptRows(_ parts: [PromptPart], startsContext: Bool, countOnly: Bool, state: (any PromptState)?,
+                           pool: ThreadPool?) throws -> PromptRows {
+        switch config.variant {
+        case .softPrompt:
+            var spParts: [SoftPromptPart] = []
+            for p in parts {
+                switch p {
+                case let .tokens(ids): spParts.append(.tokens(ids))
+                case let .text(t, special): spParts.append(.tokens(tokenizer.encode(t, addSpecial: special, parseSpecial: true)))
+                case let .series(s):
+                    spParts.append(.tokens(tokenizer.encode(s.description, addSpecial: true, parseSpecial: true)))
+                    spParts.append(.series(s.values))
                 }
-                soft.withUnsafeBufferPointer { s in
-                    (x + (i - range.lowerBound) * h).update(from: s.baseAddress! + softIndex * h, count: h)
-                }
-                softIndex += 1
-                i += 1
-            } else {
-                var j = i
-                while j < range.upperBound, tokens[j] >= 0 { j += 1 }
-                try backbone.embed(Array(tokens[i..<j]), into: x + (i - range.lowerBound) * h)
-                i = j
             }
+            guard countOnly else { return try rows(softPrompt: spParts, pool: pool) }
+            let longest = spParts.reduce(0) { n, p in if case let .series(s) = p { max(n, s.count) } else { n } }
+            var rows = PromptRows()
+            for p in spParts {
+                switch p {
+                case let .tokens(ids): rows.tokens += ids
+                case .series: rows.tokens += Array(repeating: -1, count: config.patchCount(length: longest))
+                }
+            }
+            return rows
+        case .flamingo:
+            let media = config.mediaTokenID.flatMap { tokenizer.piece($0) } ?? "<image>"
+            let end = config.endOfChunkTokenID.flatMap { tokenizer.piece($0) } ?? "<|endofchunk|>"
+            var text = ""
+            var afterSeries = false
+            var bos = false
+            var series: [[Float]] = []
+            for (i, p) in parts.enumerated() {
+                switch p {
+                case let .text(t, special):
+                    if i == 0 { bos = special }
+                    text += (afterSeries && !t.isEmpty ? " " : "") + t
+                    afterSeries = false
+                case let .tokens(ids):
+                    text += tokenizer.decode(ids)
+                    afterSeries = false
+                case let .series(s):
+                    if i == 0 { bos = startsContext }
+                    text += " \(media) \(s.description) \(end)"
+                    afterSeries = true
+                    series.append(s.values)
+                }
+            }
+            if !countOnly, !series.isEmpty {
+                guard let conditioning = state as? FlamingoConditioning else {
+                    throw RuntimeError.invalidArgument(name: "prompt state", reason: "a Flamingo prompt needs the session's conditioning")
+                }
+                try condition(conditioning, on: series, pool: pool)
+            }
+            return PromptRows(tokens: tokenizer.encode(text, addSpecial: bos, parseSpecial: true))
         }
     }
 }

@@ -1,0 +1,64 @@
+import TSLMKernels
+
+/// A family that forecasts a series' future from its history (`tslm_forecast`, `tslm forecast`).
+/// Families that cannot forecast do not adopt it, and the C API answers `TSLM_ERR_WRONG_KIND`.
+public protocol Forecaster: ModelFamily {
+    func forecast(_ request: ForecastRequest, pool: ThreadPool?) throws -> Forecast
+}
+
+/// What a forecast is asked for.
+public struct ForecastRequest: Sendable {
+    /// [channel][step]: one or more channels of equal length, finite values.
+    public var history: [[Float]]
+    /// Steps to forecast.
+    public var horizon: Int
+    /// Levels in (0, 1) of the quantiles wanted, e.g. [0.1, 0.9].
+    public var quantileLevels: [Float]
+    /// Sampled paths for sampling forecasters; 0 = the model's default.
+    public var samples: Int
+    public var seed: UInt64
+
+    public init(history: [[Float]], horizon: Int, quantileLevels: [Float] = [], samples: Int = 0, seed: UInt64 = 0) {
+        self.history = history
+        self.horizon = horizon
+        self.quantileLevels = quantileLevels
+        self.samples = samples
+        self.seed = seed
+    }
+
+    /// Checks the request; errors name the argument at fault.
+    public func validate() throws {
+        guard !history.isEmpty else { throw RuntimeError.invalidArgument(name: "history", reason: "has no channels") }
+        guard let length = history.first?.count, length > 0 else {
+            throw RuntimeError.invalidArgument(name: "history", reason: "is empty")
+        }
+        for (c, channel) in history.enumerated() {
+            guard channel.count == length else {
+                throw RuntimeError.invalidArgument(name: "history", reason: "channel \(c) has \(channel.count) values, channel 0 has \(length)")
+            }
+            if let t = channel.firstIndex(where: { !$0.isFinite }) {
+                throw RuntimeError.invalidArgument(name: "history", reason: "value \(channel[t]) at channel \(c), step \(t) is not finite")
+            }
+        }
+        guard horizon > 0, horizon <= 1 << 20 else {
+            throw RuntimeError.invalidArgument(name: "horizon", reason: "\(horizon) must be in 1...\(1 << 20)")
+        }
+        for (i, q) in quantileLevels.enumerated() where !(q > 0 && q < 1) {
+            throw RuntimeError.invalidArgument(name: "quantile level \(i)", reason: "\(q) is not in (0, 1)")
+        }
+        guard samples >= 0 else { throw RuntimeError.invalidArgument(name: "samples", reason: "\(samples) must be ≥ 0") }
+    }
+}
+
+/// A forecast: per channel the point forecast and the asked quantiles.
+public struct Forecast: Sendable, Equatable {
+    /// [channel][step]
+    public var point: [[Float]]
+    /// [channel][quantile][step], in the order of `ForecastRequest.quantileLevels`.
+    public var quantiles: [[[Float]]]
+
+    public init(point: [[Float]], quantiles: [[[Float]]] = []) {
+        self.point = point
+        self.quantiles = quantiles
+    }
+}

@@ -1,0 +1,40 @@
+import TSLMFormat
+import TSLMKernels
+import TSLMTokenizers
+
+/// A text backbone alone (`general.family` = `text`): text in, text out. Text runs through the
+/// backbone as it is appended.
+public final class TextFamily: PromptFamily, @unchecked Sendable {
+    public let name = ModelFamilyName.text.rawValue
+    public let kind = ModelKind.text
+    public let backbone: any TextModel
+    public let tokenizer: Tokenizer
+
+    public init(file: TSLMFile) throws {
+        let language = try LanguageModel(file: file)
+        backbone = language.backbone
+        tokenizer = language.tokenizer
+    }
+
+    public var defersPrompt: Bool { false }
+
+    public func makePromptState() -> (any PromptState)? { nil }
+
+    public func prepareSeries(_ values: [Float], length: Int, channels: Int, position: Int, description: String?,
+                              names: [String?]?, preset: SeriesPreset?) throws -> [PreparedSeries] {
+        throw RuntimeError.wrongKind(operation: "appending a series", kind: kind.rawValue)
+    }
+
+    public func promptRows(_ parts: [PromptPart], startsContext: Bool, countOnly: Bool, state: (any PromptState)?,
+                           pool: ThreadPool?) throws -> PromptRows {
+        var rows = PromptRows()
+        for part in parts {
+            switch part {
+            case let .text(t, special): rows.tokens += tokenizer.encode(t, addSpecial: special, parseSpecial: true)
+            case let .tokens(ids): rows.tokens += ids
+            case .series: throw RuntimeError.wrongKind(operation: "appending a series", kind: kind.rawValue)
+            }
+        }
+        return rows
+    }
+}

@@ -1,0 +1,57 @@
+import TSLMFormat
+import TSLMKernels
+import TSLMTokenizers
+
+/// A loaded `.tslm` model: the mapped file and the family built from it (`general.family`).
+public final class LoadedModel: @unchecked Sendable {
+    public let file: TSLMFile
+    public let family: any ModelFamily
+
+    /// Opens, validates and maps `path`, then builds its family.
+    public convenience init(path: String, mmap: Bool = true) throws {
+        try self.init(file: TSLMFile(path: path, mmap: mmap))
+    }
+
+    /// Builds the family of an opened file.
+    public init(file: TSLMFile) throws {
+        self.file = file
+        family = try FamilyRegistry.load(file)
+    }
+
+    /// What the model does.
+    public var kind: ModelKind { family.kind }
+
+    /// The text backbone and tokenizer; a family without them (e.g. an LSTM) throws
+    /// `RuntimeError.wrongKind` naming `operation`.
+    public func language(for operation: String) throws -> LanguageModel {
+        guard let language = family.language else { throw RuntimeError.wrongKind(operation: operation, kind: kind.rawValue) }
+        return language
+    }
+
+    /// The text backbone (see `language(for:)`).
+    public var backbone: any TextModel { get throws { try language(for: "running the text backbone").backbone } }
+
+    /// The tokenizer (see `language(for:)`).
+    public var tokenizer: Tokenizer { get throws { try language(for: "tokenizing").tokenizer } }
+
+    /// The chat template named by the file's `tokenizer.chat_template`, if recognized.
+    public var chatTemplate: ChatTemplate? { ChatTemplate.detect(jinja: file.metadata.string(MetadataKeys.chatTemplate)) }
+
+    /// Forecasts with the model's family: `RuntimeError.wrongKind` when it cannot forecast; the
+    /// request is checked first.
+    public func forecast(_ request: ForecastRequest, pool: ThreadPool? = nil) throws -> Forecast {
+        try request.validate()
+        guard let forecaster = family as? any Forecaster else {
+            throw RuntimeError.wrongKind(operation: "forecasting", kind: kind.rawValue)
+        }
+        let result = try forecaster.forecast(request, pool: pool)
+        guard result.point.count == request.history.count, result.point.allSatisfy({ $0.count == request.horizon }),
+              result.quantiles.isEmpty && request.quantileLevels.isEmpty
+                || result.quantiles.count == request.history.count
+                && result.quantiles.allSatisfy({ $0.count == request.quantileLevels.count && $0.allSatisfy { $0.count == request.horizon } })
+        else {
+            throw RuntimeError.invalidArgument(name: "forecast", reason: "the \(family.name) family returned a forecast of the wrong shape")
+        }
+        return result
+    }
+}
