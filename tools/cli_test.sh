@@ -29,7 +29,7 @@ check "q4_0 file is smaller than f16" test "$(stat -c %s "$work/smollm2-q4_0.tsl
 
 # quantize goes through the same policy
 check "quantize f16 -> q8_0" "$TSLM" quantize "$work/smollm2-f16.tslm" "$work/requant.tslm" --type q8_0 -q
-check "text info prints the architecture" bash -c "'$TSLM' info '$work/requant.tslm' --no-tensors | grep -q 'architecture *llama'"
+check "text info prints the family and the architecture" bash -c "'$TSLM' info '$work/requant.tslm' --no-tensors > '$work/info.txt' && grep -q 'family *text' '$work/info.txt' && grep -q 'architecture *llama' '$work/info.txt'"
 
 # bad inputs: clear message, exit 1, existing output untouched
 echo keep > "$work/existing.tslm"
@@ -97,8 +97,8 @@ check "OpenTSLM checkpoint without --base is rejected, naming --base" bash -c \
   "! '$TSLM' convert $FX/sp_llama_1series/model_checkpoint.pt -o '$work/sp.tslm' -q 2> '$work/err.txt' && grep -q -- '--base' '$work/err.txt'"
 check "convert SoftPrompt checkpoint + HF base" "$TSLM" convert $FX/sp_llama_lora/model_checkpoint.pt --base $FX/sp_llama_lora/base -o "$work/sp.tslm" -q
 "$TSLM" info "$work/sp.tslm" --json > "$work/sp.json" || bad "info --json sp"
-check "SoftPrompt file: llama backbone, opentslm_sp, LoRA merged, encoder tensors" jq_py "$work/sp.json" \
-  "d['architecture']=='llama' and d['metadata']['timeseries.model']=='opentslm_sp' and d['metadata']['timeseries.lora.merged']==True and any(t['name']=='ts.enc.blk.1.attn_qkv.weight' for t in d['tensors'])"
+check "SoftPrompt file: llama backbone, family opentslm-sp, LoRA merged, encoder tensors" jq_py "$work/sp.json" \
+  "d['architecture']=='llama' and d['family']=='opentslm-sp' and d['metadata']['general.family']=='opentslm-sp' and d['metadata']['opentslm.lora.merged']==True and not any(k.startswith('timeseries.') for k in d['metadata']) and any(t['name']=='ts.enc.blk.1.attn_qkv.weight' for t in d['tensors'])"
 check "Flamingo without a tokenizer needs the token ids" bash -c \
   "'$TSLM' convert $FX/flamingo_llama_1series/model_checkpoint.pt --base $FX/flamingo_llama_1series/base -o '$work/fl.tslm' -q 2>&1 | grep -q -- '--media-token-id'"
 check "convert Flamingo checkpoint + HF base" "$TSLM" convert $FX/flamingo_llama_1series/model_checkpoint.pt \
@@ -112,6 +112,8 @@ check "a NaN in a CSV is named by line and column" bash -c \
 printf '[1, 2, 3, 4]\n' > "$work/ok.json"
 check "a text model refuses a valid --series (wrong kind)" bash -c \
   "'$TSLM' run -m '$work/smollm2-q8_0.tslm' --series '$work/ok.json' -p x 2>&1 | grep -q 'needs a model of another kind'"
+check "flags of the text path are refused with --series, not ignored" bash -c \
+  "'$TSLM' run -m '$work/smollm2-q8_0.tslm' --series '$work/ok.json' --logits-out '$work/l.f32' 2>&1 | grep -q -- '--logits-out applies to text prompts'"
 printf 'a,b\n1,2\n3\n' > "$work/ragged.csv"
 check "ragged CSV is rejected with its line" bash -c \
   "'$TSLM' run -m '$work/smollm2-q8_0.tslm' --series '$work/ragged.csv' -p x 2>&1 | grep -q 'line 3'"
