@@ -44,7 +44,7 @@ public enum QuantizationPolicy {
             guard t.isQuantized else { return t }
             // The time-series encoder, projector and perceiver are small and feed every soft
             // token or latent: they keep f16 under block quantization.
-            if name.hasPrefix("ts.") { return .f16 }
+            if name.hasPrefix(TensorNames.OpenTSLM.prefix) { return .f16 }
             guard let inner = shape.last, inner > 0, inner % t.blockSize == 0 else { return .f16 }
             if (t == .q4_0 || t == .q4_1) && highPrecisionTensors.contains(name) { return .q8_0 }
             return t

@@ -341,7 +341,7 @@ public enum OpenTSLMImporter {
             if key.hasSuffix("rotary_emb.inv_freq") || key.hasSuffix("original_inv_freq") { continue }
             if key.hasPrefix("vision_encoder.") {
                 let k = String(key.dropFirst("vision_encoder.".count))
-                guard let name = OpenTSLMNames.encoderName(k), !name.hasPrefix("ts.enc.blk.") else {
+                guard let name = OpenTSLMNames.encoderName(k), !name.hasPrefix(TensorNames.OpenTSLM.encoderBlockPrefix) else {
                     throw TSLMError.unmappedTensor(file: path, architecture: "opentslm_flamingo CNN tokenizer", tensor: t.name)
                 }
                 ts.append(try encoderTensor(t, name: name, path: path))

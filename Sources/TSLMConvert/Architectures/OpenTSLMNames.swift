@@ -10,9 +10,9 @@ import TSLMFormat
 /// - `blk.N.xattn_*`: Flamingo's gated cross-attention block in front of decoder layer N.
 public enum OpenTSLMNames {
     public static let globalNames: Set<String> = [
-        "ts.enc.patch_embd.weight", "ts.enc.pos_embd.weight", "ts.enc.input_norm.weight", "ts.enc.input_norm.bias",
-        "ts.proj.norm.weight", "ts.proj.norm.bias", "ts.proj.weight", "ts.proj.bias",
-        "ts.perceiver.latents", "ts.perceiver.output_norm.weight", "ts.perceiver.output_norm.bias",
+        TensorNames.OpenTSLM.patchEmbedding, TensorNames.OpenTSLM.positionEmbedding, TensorNames.OpenTSLM.inputNorm + ".weight", TensorNames.OpenTSLM.inputNorm + ".bias",
+        TensorNames.OpenTSLM.projectorNorm + ".weight", TensorNames.OpenTSLM.projectorNorm + ".bias", TensorNames.OpenTSLM.projectorWeight, TensorNames.OpenTSLM.projectorBias,
+        TensorNames.OpenTSLM.perceiverLatents, TensorNames.OpenTSLM.perceiverOutputNorm + ".weight", TensorNames.OpenTSLM.perceiverOutputNorm + ".bias",
     ]
     public static let encoderBlockSuffixes: Set<String> = [
         "attn_qkv.weight", "attn_qkv.bias", "attn_output.weight", "attn_output.bias", "attn_norm.weight", "attn_norm.bias",
@@ -31,8 +31,8 @@ public enum OpenTSLMNames {
     /// True when `name` is one of the time-series tensor names above.
     public static func isTimeSeriesName(_ name: String) -> Bool {
         if globalNames.contains(name) { return true }
-        if let (_, rest) = splitLayerName(name, prefix: "ts.enc.blk.") { return encoderBlockSuffixes.contains(rest) }
-        if let (_, rest) = splitLayerName(name, prefix: "ts.perceiver.blk.") { return perceiverBlockSuffixes.contains(rest) }
+        if let (_, rest) = splitLayerName(name, prefix: TensorNames.OpenTSLM.encoderBlockPrefix) { return encoderBlockSuffixes.contains(rest) }
+        if let (_, rest) = splitLayerName(name, prefix: TensorNames.OpenTSLM.perceiverBlockPrefix) { return perceiverBlockSuffixes.contains(rest) }
         if let (_, rest) = splitLayerName(name, prefix: "blk.") { return crossAttentionSuffixes.contains(rest) }
         return false
     }
@@ -43,10 +43,10 @@ public enum OpenTSLMNames {
     /// state-dict key), or nil.
     static func encoderName(_ key: String) -> String? {
         switch key {
-        case "pos_embed": return "ts.enc.pos_embd.weight"
-        case "patch_embed.weight": return "ts.enc.patch_embd.weight"
-        case "input_norm.weight": return "ts.enc.input_norm.weight"
-        case "input_norm.bias": return "ts.enc.input_norm.bias"
+        case "pos_embed": return TensorNames.OpenTSLM.positionEmbedding
+        case "patch_embed.weight": return TensorNames.OpenTSLM.patchEmbedding
+        case "input_norm.weight": return TensorNames.OpenTSLM.inputNorm + ".weight"
+        case "input_norm.bias": return TensorNames.OpenTSLM.inputNorm + ".bias"
         default: break
         }
         guard let (layer, rest) = splitLayerName(key, prefix: "encoder.layers.") else { return nil }
@@ -58,21 +58,21 @@ public enum OpenTSLMNames {
             "norm1.weight": "attn_norm.weight", "norm1.bias": "attn_norm.bias",
             "norm2.weight": "ffn_norm.weight", "norm2.bias": "ffn_norm.bias",
         ]
-        return map[rest].map { "ts.enc.blk.\(layer).\($0)" }
+        return map[rest].map { TensorNames.OpenTSLM.encoderBlock(layer) + $0 }
     }
 
     /// The `.tslm` name of an upstream `MLPProjector` state-dict key, or nil.
     static func projectorName(_ key: String) -> String? {
-        ["projector.0.weight": "ts.proj.norm.weight", "projector.0.bias": "ts.proj.norm.bias",
-         "projector.1.weight": "ts.proj.weight", "projector.1.bias": "ts.proj.bias"][key]
+        ["projector.0.weight": TensorNames.OpenTSLM.projectorNorm + ".weight", "projector.0.bias": TensorNames.OpenTSLM.projectorNorm + ".bias",
+         "projector.1.weight": TensorNames.OpenTSLM.projectorWeight, "projector.1.bias": TensorNames.OpenTSLM.projectorBias][key]
     }
 
     /// The `.tslm` name of an open_flamingo `PerceiverResampler` key (after `perceiver.`), or nil.
     static func perceiverName(_ key: String) -> String? {
         switch key {
-        case "latents": return "ts.perceiver.latents"
-        case "norm.weight": return "ts.perceiver.output_norm.weight"
-        case "norm.bias": return "ts.perceiver.output_norm.bias"
+        case "latents": return TensorNames.OpenTSLM.perceiverLatents
+        case "norm.weight": return TensorNames.OpenTSLM.perceiverOutputNorm + ".weight"
+        case "norm.bias": return TensorNames.OpenTSLM.perceiverOutputNorm + ".bias"
         default: break
         }
         guard let (layer, rest) = splitLayerName(key, prefix: "layers.") else { return nil }
@@ -82,7 +82,7 @@ public enum OpenTSLMNames {
             "0.to_q.weight": "attn_q.weight", "0.to_kv.weight": "attn_kv.weight", "0.to_out.weight": "attn_output.weight",
             "1.0.weight": "ffn_norm.weight", "1.0.bias": "ffn_norm.bias", "1.1.weight": "ffn_up.weight", "1.3.weight": "ffn_down.weight",
         ]
-        return map[rest].map { "ts.perceiver.blk.\(layer).\($0)" }
+        return map[rest].map { TensorNames.OpenTSLM.perceiverBlock(layer) + $0 }
     }
 
     /// The `.tslm` suffix of an open_flamingo `GatedCrossAttentionBlock` key, or nil.

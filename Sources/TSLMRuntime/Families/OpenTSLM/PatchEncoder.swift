@@ -51,11 +51,11 @@ final class PatchEncoder {
     init(weights w: ModelWeights, config c: OpenTSLMConfig) throws {
         config = c
         let d = c.encoderDim
-        patchEmbedding = try w.matrix("ts.enc.patch_embd.weight", rows: d, cols: c.patchSize)
-        positions = try w.matrix("ts.enc.pos_embd.weight", rows: c.maxPatches, cols: d)
-        inputNorm = try LayerNormWeights(w, "ts.enc.input_norm", count: d)
+        patchEmbedding = try w.matrix(TensorNames.OpenTSLM.patchEmbedding, rows: d, cols: c.patchSize)
+        positions = try w.matrix(TensorNames.OpenTSLM.positionEmbedding, rows: c.maxPatches, cols: d)
+        inputNorm = try LayerNormWeights(w, TensorNames.OpenTSLM.inputNorm, count: d)
         layers = try (0..<c.encoderLayers).map { i in
-            let p = "ts.enc.blk.\(i)."
+            let p = TensorNames.OpenTSLM.encoderBlock(i)
             return Layer(qkv: try w.matrix(p + "attn_qkv.weight", rows: 3 * d, cols: d),
                          qkvBias: try w.vector(p + "attn_qkv.bias", count: 3 * d),
                          output: try w.matrix(p + "attn_output.weight", rows: d, cols: d),
@@ -67,7 +67,7 @@ final class PatchEncoder {
                          downBias: try w.vector(p + "ffn_down.bias", count: d),
                          ffnNorm: try LayerNormWeights(w, p + "ffn_norm", count: d))
         }
-        if w.has("ts.enc.blk.\(c.encoderLayers).attn_qkv.weight") {
+        if w.has(TensorNames.OpenTSLM.encoderBlock(c.encoderLayers) + "attn_qkv.weight") {
             throw RuntimeError.badHyperparameter(key: MetadataKeys.OpenTSLM.encoderBlocks,
                                                  reason: "\(c.encoderLayers), but the file has a tensor ts.enc.blk.\(c.encoderLayers).attn_qkv.weight")
         }

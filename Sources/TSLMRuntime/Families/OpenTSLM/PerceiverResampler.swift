@@ -35,9 +35,9 @@ final class PerceiverResampler {
     init(weights w: ModelWeights, config c: OpenTSLMConfig) throws {
         config = c
         let d = c.encoderDim, inner = c.perceiverHeads * c.perceiverHeadDim
-        latents = try w.matrix("ts.perceiver.latents", rows: c.latentCount, cols: d)
+        latents = try w.matrix(TensorNames.OpenTSLM.perceiverLatents, rows: c.latentCount, cols: d)
         blocks = try (0..<c.perceiverLayers).map { i in
-            let p = "ts.perceiver.blk.\(i)."
+            let p = TensorNames.OpenTSLM.perceiverBlock(i)
             return Block(normMedia: try LayerNormWeights(w, p + "norm_media", count: d),
                          normLatents: try LayerNormWeights(w, p + "norm_latents", count: d),
                          q: try w.matrix(p + "attn_q.weight", rows: inner, cols: d),
@@ -47,11 +47,11 @@ final class PerceiverResampler {
                          up: try w.matrix(p + "ffn_up.weight", rows: c.perceiverFeedForward, cols: d),
                          down: try w.matrix(p + "ffn_down.weight", rows: d, cols: c.perceiverFeedForward))
         }
-        if w.has("ts.perceiver.blk.\(c.perceiverLayers).attn_q.weight") {
+        if w.has(TensorNames.OpenTSLM.perceiverBlock(c.perceiverLayers) + "attn_q.weight") {
             throw RuntimeError.badHyperparameter(key: MetadataKeys.OpenTSLM.perceiverBlocks,
                                                  reason: "\(c.perceiverLayers), but the file has a tensor ts.perceiver.blk.\(c.perceiverLayers).attn_q.weight")
         }
-        outputNorm = try LayerNormWeights(w, "ts.perceiver.output_norm", count: d)
+        outputNorm = try LayerNormWeights(w, TensorNames.OpenTSLM.perceiverOutputNorm, count: d)
     }
 
     /// The latents for one media item.

@@ -18,9 +18,9 @@ final class SoftPromptProjector {
         dim = c.encoderDim
         self.hidden = hidden
         eps = c.layerNormEpsilon
-        norm = try LayerNormWeights(w, "ts.proj.norm", count: dim)
-        weight = try w.matrix("ts.proj.weight", rows: hidden, cols: dim)
-        bias = try w.vector("ts.proj.bias", count: hidden)
+        norm = try LayerNormWeights(w, TensorNames.OpenTSLM.projectorNorm, count: dim)
+        weight = try w.matrix(TensorNames.OpenTSLM.projectorWeight, rows: hidden, cols: dim)
+        bias = try w.vector(TensorNames.OpenTSLM.projectorBias, count: hidden)
     }
 
     /// encoded: [n, dim] → out: [n, hidden] soft tokens.
