@@ -81,6 +81,8 @@ public enum FamilyRegistry {
     /// reserved family this build cannot run are errors naming the key and value.
     public static func load(_ file: TSLMFile) throws -> any ModelFamily {
         guard let name = file.metadata.string(MetadataKeys.family) else {
+            // A `raw` file (tensors under their source names) has no family: it is not runnable.
+            if file.metadata.string(MetadataKeys.architecture) == "raw" { throw RuntimeError.unknownArchitecture("raw") }
             let legacy = file.metadata.entries.contains { $0.key.hasPrefix(MetadataKeys.legacyTimeSeriesPrefix) }
             throw RuntimeError.missingFamily(legacyTimeSeries: legacy)
         }
