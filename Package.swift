@@ -59,14 +59,17 @@ let package = Package(
             "TSLMConvert", "TSLMFormat", "TSLMRuntime",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ]),
-        .testTarget(name: "TSLMFormatTests", dependencies: ["TSLMFormat"],
+        // Helpers the test targets share (SplitMix64, assertThrows, temporary directories, a
+        // GGUF metadata reader); a plain target under Tests/ that imports XCTest.
+        .target(name: "TSLMTestSupport", dependencies: ["TSLMFormat"], path: "Tests/TSLMTestSupport"),
+        .testTarget(name: "TSLMFormatTests", dependencies: ["TSLMFormat", "TSLMTestSupport"],
                     resources: [.copy("Fixtures")]),
-        .testTarget(name: "TSLMConvertTests", dependencies: ["TSLMConvert", "TSLMFormat"],
+        .testTarget(name: "TSLMConvertTests", dependencies: ["TSLMConvert", "TSLMFormat", "TSLMTestSupport"],
                     resources: [.copy("Fixtures")]),
-        .testTarget(name: "TSLMKernelsTests", dependencies: ["TSLMKernels", "TSLMFormat"]),
-        .testTarget(name: "TSLMTokenizersTests", dependencies: ["TSLMTokenizers", "TSLMFormat"],
+        .testTarget(name: "TSLMKernelsTests", dependencies: ["TSLMKernels", "TSLMFormat", "TSLMTestSupport"]),
+        .testTarget(name: "TSLMTokenizersTests", dependencies: ["TSLMTokenizers", "TSLMFormat", "TSLMTestSupport"],
                     resources: [.copy("Fixtures")]),
-        .testTarget(name: "TSLMRuntimeTests", dependencies: ["TSLMRuntime", "TSLMConvert", "TSLMFormat"],
+        .testTarget(name: "TSLMRuntimeTests", dependencies: ["TSLMRuntime", "TSLMConvert", "TSLMFormat", "TSLMTestSupport"],
                     resources: [.copy("Fixtures")]),
     ]
 )

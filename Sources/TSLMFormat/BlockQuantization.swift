@@ -1,39 +1,40 @@
 /// Reference (scalar) quantizers and dequantizers for the block types, with ggml's block math
 /// and rounding (see `formats/tslm.md`). The kernels' SIMD versions are tested against these.
 ///
-/// All functions work on whole blocks: `values.count` must be a multiple of 32 and `blocks`
-/// must hold `values.count / 32 * bytesPerBlock` bytes; callers (the converter) check shapes
-/// before calling.
+/// All functions work on whole blocks (layouts in `BlockLayouts.swift`): `values.count` must be
+/// a multiple of 32 and `blocks` must hold `values.count / 32 * byteCount` bytes; callers (the
+/// converter) check shapes before calling.
 public enum BlockQuantization {
-    public static let blockSize = 32
+    /// Weights per block, the same for q8_0, q4_0 and q4_1.
+    public static let blockSize = BlockQ8_0.weights
 
     // MARK: q8_0
 
     /// Quantizes `values` into q8_0 blocks.
     public static func quantizeQ8_0(_ values: UnsafeBufferPointer<Float>, into blocks: UnsafeMutableRawBufferPointer) {
-        let nb = values.count / 32
+        let nb = values.count / BlockQ8_0.weights
         for b in 0..<nb {
-            let x = values.baseAddress! + b * 32
-            let out = blocks.baseAddress! + b * 34
+            let x = values.baseAddress! + b * BlockQ8_0.weights
+            let out = blocks.baseAddress! + b * BlockQ8_0.byteCount
             var amax: Float = 0
-            for i in 0..<32 { amax = max(amax, abs(x[i])) }
+            for i in 0..<BlockQ8_0.weights { amax = max(amax, abs(x[i])) }
             let d = amax / 127
             let id: Float = d != 0 ? 1 / d : 0
             storeU16(floatToHalf(d), out)
-            let q = (out + 2).assumingMemoryBound(to: Int8.self)
-            for i in 0..<32 { q[i] = quant8(x[i] * id) }
+            let q = (out + BlockQ8_0.qsOffset).assumingMemoryBound(to: Int8.self)
+            for i in 0..<BlockQ8_0.weights { q[i] = quant8(x[i] * id) }
         }
     }
 
     /// Dequantizes q8_0 blocks into `values`.
     public static func dequantizeQ8_0(_ blocks: UnsafeRawBufferPointer, into values: UnsafeMutableBufferPointer<Float>) {
-        let nb = values.count / 32
+        let nb = values.count / BlockQ8_0.weights
         for b in 0..<nb {
-            let src = blocks.baseAddress! + b * 34
+            let src = blocks.baseAddress! + b * BlockQ8_0.byteCount
             let d = halfToFloat(loadU16(src))
-            let q = (src + 2).assumingMemoryBound(to: Int8.self)
-            let y = values.baseAddress! + b * 32
-            for i in 0..<32 { y[i] = Float(q[i]) * d }
+            let q = (src + BlockQ8_0.qsOffset).assumingMemoryBound(to: Int8.self)
+            let y = values.baseAddress! + b * BlockQ8_0.weights
+            for i in 0..<BlockQ8_0.weights { y[i] = Float(q[i]) * d }
         }
     }
 
@@ -41,19 +42,19 @@ public enum BlockQuantization {
 
     /// Quantizes `values` into q4_0 blocks.
     public static func quantizeQ4_0(_ values: UnsafeBufferPointer<Float>, into blocks: UnsafeMutableRawBufferPointer) {
-        let nb = values.count / 32
+        let nb = values.count / BlockQ4_0.weights
         for b in 0..<nb {
-            let x = values.baseAddress! + b * 32
-            let out = blocks.baseAddress! + b * 18
+            let x = values.baseAddress! + b * BlockQ4_0.weights
+            let out = blocks.baseAddress! + b * BlockQ4_0.byteCount
             var amax: Float = 0, mx: Float = 0
-            for i in 0..<32 where amax < abs(x[i]) { amax = abs(x[i]); mx = x[i] }
+            for i in 0..<BlockQ4_0.weights where amax < abs(x[i]) { amax = abs(x[i]); mx = x[i] }
             let d = mx / -8
             let id: Float = d != 0 ? 1 / d : 0
             storeU16(floatToHalf(d), out)
-            let qs = (out + 2).assumingMemoryBound(to: UInt8.self)
-            for j in 0..<16 {
+            let qs = (out + BlockQ4_0.qsOffset).assumingMemoryBound(to: UInt8.self)
+            for j in 0..<BlockQ4_0.weights / 2 {
                 let lo = quant4(x[j] * id + 8.5)
-                let hi = quant4(x[j + 16] * id + 8.5)
+                let hi = quant4(x[j + BlockQ4_0.weights / 2] * id + 8.5)
                 qs[j] = lo | (hi << 4)
             }
         }
@@ -61,15 +62,15 @@ public enum BlockQuantization {
 
     /// Dequantizes q4_0 blocks into `values`.
     public static func dequantizeQ4_0(_ blocks: UnsafeRawBufferPointer, into values: UnsafeMutableBufferPointer<Float>) {
-        let nb = values.count / 32
+        let nb = values.count / BlockQ4_0.weights
         for b in 0..<nb {
-            let src = blocks.baseAddress! + b * 18
+            let src = blocks.baseAddress! + b * BlockQ4_0.byteCount
             let d = halfToFloat(loadU16(src))
-            let qs = (src + 2).assumingMemoryBound(to: UInt8.self)
-            let y = values.baseAddress! + b * 32
-            for j in 0..<16 {
+            let qs = (src + BlockQ4_0.qsOffset).assumingMemoryBound(to: UInt8.self)
+            let y = values.baseAddress! + b * BlockQ4_0.weights
+            for j in 0..<BlockQ4_0.weights / 2 {
                 y[j] = Float(Int32(qs[j] & 0x0F) - 8) * d
-                y[j + 16] = Float(Int32(qs[j] >> 4) - 8) * d
+                y[j + BlockQ4_0.weights / 2] = Float(Int32(qs[j] >> 4) - 8) * d
             }
         }
     }
@@ -78,20 +79,20 @@ public enum BlockQuantization {
 
     /// Quantizes `values` into q4_1 blocks.
     public static func quantizeQ4_1(_ values: UnsafeBufferPointer<Float>, into blocks: UnsafeMutableRawBufferPointer) {
-        let nb = values.count / 32
+        let nb = values.count / BlockQ4_1.weights
         for b in 0..<nb {
-            let x = values.baseAddress! + b * 32
-            let out = blocks.baseAddress! + b * 20
+            let x = values.baseAddress! + b * BlockQ4_1.weights
+            let out = blocks.baseAddress! + b * BlockQ4_1.byteCount
             var mn = Float.greatestFiniteMagnitude, mx = -Float.greatestFiniteMagnitude
-            for i in 0..<32 { mn = min(mn, x[i]); mx = max(mx, x[i]) }
+            for i in 0..<BlockQ4_1.weights { mn = min(mn, x[i]); mx = max(mx, x[i]) }
             let d = (mx - mn) / 15
             let id: Float = d != 0 ? 1 / d : 0
             storeU16(floatToHalf(d), out)
-            storeU16(floatToHalf(mn), out + 2)
-            let qs = (out + 4).assumingMemoryBound(to: UInt8.self)
-            for j in 0..<16 {
+            storeU16(floatToHalf(mn), out + BlockQ4_1.mOffset)
+            let qs = (out + BlockQ4_1.qsOffset).assumingMemoryBound(to: UInt8.self)
+            for j in 0..<BlockQ4_1.weights / 2 {
                 let lo = quant4((x[j] - mn) * id + 0.5)
-                let hi = quant4((x[j + 16] - mn) * id + 0.5)
+                let hi = quant4((x[j + BlockQ4_1.weights / 2] - mn) * id + 0.5)
                 qs[j] = lo | (hi << 4)
             }
         }
@@ -99,16 +100,16 @@ public enum BlockQuantization {
 
     /// Dequantizes q4_1 blocks into `values`.
     public static func dequantizeQ4_1(_ blocks: UnsafeRawBufferPointer, into values: UnsafeMutableBufferPointer<Float>) {
-        let nb = values.count / 32
+        let nb = values.count / BlockQ4_1.weights
         for b in 0..<nb {
-            let src = blocks.baseAddress! + b * 20
+            let src = blocks.baseAddress! + b * BlockQ4_1.byteCount
             let d = halfToFloat(loadU16(src))
-            let m = halfToFloat(loadU16(src + 2))
-            let qs = (src + 4).assumingMemoryBound(to: UInt8.self)
-            let y = values.baseAddress! + b * 32
-            for j in 0..<16 {
+            let m = halfToFloat(loadU16(src + BlockQ4_1.mOffset))
+            let qs = (src + BlockQ4_1.qsOffset).assumingMemoryBound(to: UInt8.self)
+            let y = values.baseAddress! + b * BlockQ4_1.weights
+            for j in 0..<BlockQ4_1.weights / 2 {
                 y[j] = Float(qs[j] & 0x0F) * d + m
-                y[j + 16] = Float(qs[j] >> 4) * d + m
+                y[j + BlockQ4_1.weights / 2] = Float(qs[j] >> 4) * d + m
             }
         }
     }

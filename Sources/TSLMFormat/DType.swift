@@ -2,11 +2,11 @@
 public enum DType: UInt32, CaseIterable, Sendable, CustomStringConvertible {
     case f32 = 0, f16 = 1, bf16 = 2, f64 = 3
     case i8 = 4, i16 = 5, i32 = 6, i64 = 7, u8 = 8, bool = 9
-    /// 32 weights per block: `f16 d; int8 q[32]`.
+    /// 32 weights per block: `f16 d; int8 q[32]` (`BlockQ8_0`).
     case q8_0 = 16
-    /// 32 weights per block: `f16 d; uint8 qs[16]`, x = d·(q − 8).
+    /// 32 weights per block: `f16 d; uint8 qs[16]`, x = d·(q − 8) (`BlockQ4_0`).
     case q4_0 = 17
-    /// 32 weights per block: `f16 d; f16 m; uint8 qs[16]`, x = d·q + m.
+    /// 32 weights per block: `f16 d; f16 m; uint8 qs[16]`, x = d·q + m (`BlockQ4_1`).
     case q4_1 = 18
 
     /// The lower-case name used in the CLI and in `general.file_type`.
@@ -37,7 +37,9 @@ public enum DType: UInt32, CaseIterable, Sendable, CustomStringConvertible {
     /// Elements per block (1 for plain types).
     public var blockSize: Int {
         switch self {
-        case .q8_0, .q4_0, .q4_1: 32
+        case .q8_0: BlockQ8_0.weights
+        case .q4_0: BlockQ4_0.weights
+        case .q4_1: BlockQ4_1.weights
         default: 1
         }
     }
@@ -49,9 +51,9 @@ public enum DType: UInt32, CaseIterable, Sendable, CustomStringConvertible {
         case .f16, .bf16, .i16: 2
         case .f64, .i64: 8
         case .i8, .u8, .bool: 1
-        case .q8_0: 34
-        case .q4_0: 18
-        case .q4_1: 20
+        case .q8_0: BlockQ8_0.byteCount
+        case .q4_0: BlockQ4_0.byteCount
+        case .q4_1: BlockQ4_1.byteCount
         }
     }
 

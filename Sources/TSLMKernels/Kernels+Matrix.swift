@@ -59,8 +59,8 @@ extension Kernels {
                             let v: (Float, Float)
                             switch dtype {
                             case .q8_0: v = RowDot.q8Pair(row0, row1, xq, xd, blocks: blocks)
-                            case .q4_0: v = RowDot.q4Pair(row0, row1, blockBytes: 18, xq, xd, xs, blocks: blocks)
-                            default: v = RowDot.q4Pair(row0, row1, blockBytes: 20, xq, xd, xs, blocks: blocks)
+                            case .q4_0: v = RowDot.q4Pair(row0, row1, blockBytes: BlockQ4_0.byteCount, xq, xd, xs, blocks: blocks)
+                            default: v = RowDot.q4Pair(row0, row1, blockBytes: BlockQ4_1.byteCount, xq, xd, xs, blocks: blocks)
                             }
                             y[i * rows + r] = v.0
                             y[i * rows + r + 1] = v.1

@@ -77,25 +77,25 @@ public enum Reference {
                 let sx = Double(xd[b]) * Double(xs[b])
                 switch w.dtype {
                 case .q8_0:
-                    let p = row + 34 * b
-                    for i in 0..<32 { dot += Int32(p.load(fromByteOffset: 2 + i, as: Int8.self)) * Int32(xq[base + i]) }
+                    let p = row + BlockQ8_0.byteCount * b
+                    for i in 0..<BlockQ8_0.weights { dot += Int32(p.load(fromByteOffset: BlockQ8_0.qsOffset + i, as: Int8.self)) * Int32(xq[base + i]) }
                     total += Double(halfToFloat(p.loadUnaligned(as: UInt16.self))) * Double(xd[b]) * Double(dot)
                 case .q4_0:
-                    let p = row + 18 * b
+                    let p = row + BlockQ4_0.byteCount * b
                     for j in 0..<16 {
-                        let byte = p.load(fromByteOffset: 2 + j, as: UInt8.self)
+                        let byte = p.load(fromByteOffset: BlockQ4_0.qsOffset + j, as: UInt8.self)
                         dot += Int32(byte & 0x0F) * Int32(xq[base + j]) + Int32(byte >> 4) * Int32(xq[base + j + 16])
                     }
                     let d = Double(halfToFloat(p.loadUnaligned(as: UInt16.self)))
                     total += d * Double(xd[b]) * Double(dot) - 8 * d * sx
                 default:
-                    let p = row + 20 * b
+                    let p = row + BlockQ4_1.byteCount * b
                     for j in 0..<16 {
-                        let byte = p.load(fromByteOffset: 4 + j, as: UInt8.self)
+                        let byte = p.load(fromByteOffset: BlockQ4_1.qsOffset + j, as: UInt8.self)
                         dot += Int32(byte & 0x0F) * Int32(xq[base + j]) + Int32(byte >> 4) * Int32(xq[base + j + 16])
                     }
                     let d = Double(halfToFloat(p.loadUnaligned(as: UInt16.self)))
-                    let m = Double(halfToFloat(p.loadUnaligned(fromByteOffset: 2, as: UInt16.self)))
+                    let m = Double(halfToFloat(p.loadUnaligned(fromByteOffset: BlockQ4_1.mOffset, as: UInt16.self)))
                     total += d * Double(xd[b]) * Double(dot) + m * sx
                 }
             }

@@ -121,26 +121,26 @@ enum RowDot {
         var acc0 = _mm256_setzero_ps(), acc1 = _mm256_setzero_ps()
         var b = 0
         while b + 2 <= blocks {
-            let p0 = row + 34 * b, p1 = p0 + 34
+            let p0 = row + BlockQ8_0.byteCount * b, p1 = p0 + BlockQ8_0.byteCount
             let s0 = _cvtsh_ss(p0.loadUnaligned(as: UInt16.self)) * xd[b]
             let s1 = _cvtsh_ss(p1.loadUnaligned(as: UInt16.self)) * xd[b + 1]
-            acc0 = _mm256_fmadd_ps(_mm256_set1_ps(s0), dotI8(p0 + 2, xq + 32 * b), acc0)
-            acc1 = _mm256_fmadd_ps(_mm256_set1_ps(s1), dotI8(p1 + 2, xq + 32 * b + 32), acc1)
+            acc0 = _mm256_fmadd_ps(_mm256_set1_ps(s0), dotI8(p0 + BlockQ8_0.qsOffset, xq + 32 * b), acc0)
+            acc1 = _mm256_fmadd_ps(_mm256_set1_ps(s1), dotI8(p1 + BlockQ8_0.qsOffset, xq + 32 * b + 32), acc1)
             b += 2
         }
         if b < blocks {
-            let p0 = row + 34 * b
+            let p0 = row + BlockQ8_0.byteCount * b
             let s0 = _cvtsh_ss(p0.loadUnaligned(as: UInt16.self)) * xd[b]
-            acc0 = _mm256_fmadd_ps(_mm256_set1_ps(s0), dotI8(p0 + 2, xq + 32 * b), acc0)
+            acc0 = _mm256_fmadd_ps(_mm256_set1_ps(s0), dotI8(p0 + BlockQ8_0.qsOffset, xq + 32 * b), acc0)
         }
         return hsum(_mm256_add_ps(acc0, acc1))
         #else
         var acc: Float = 0
         for b in 0..<blocks {
-            let p = row + 34 * b
+            let p = row + BlockQ8_0.byteCount * b
             let xr = UnsafeRawPointer(xq + 32 * b)
-            let w0 = SIMD16<Int16>(truncatingIfNeeded: (p + 2).loadUnaligned(as: SIMD16<Int8>.self))
-            let w1 = SIMD16<Int16>(truncatingIfNeeded: (p + 18).loadUnaligned(as: SIMD16<Int8>.self))
+            let w0 = SIMD16<Int16>(truncatingIfNeeded: (p + BlockQ8_0.qsOffset).loadUnaligned(as: SIMD16<Int8>.self))
+            let w1 = SIMD16<Int16>(truncatingIfNeeded: (p + BlockQ8_0.qsOffset + 16).loadUnaligned(as: SIMD16<Int8>.self))
             let x0 = SIMD16<Int16>(truncatingIfNeeded: xr.load(as: SIMD16<Int8>.self))
             let x1 = SIMD16<Int16>(truncatingIfNeeded: xr.load(fromByteOffset: 16, as: SIMD16<Int8>.self))
             // |w·x| ≤ 128·127, so the sum of two products fits in Int16.
@@ -160,28 +160,28 @@ enum RowDot {
         var c0: Float = 0, c1: Float = 0
         var b = 0
         while b + 2 <= blocks {
-            let p0 = row + 18 * b, p1 = p0 + 18
+            let p0 = row + BlockQ4_0.byteCount * b, p1 = p0 + BlockQ4_0.byteCount
             let d0 = _cvtsh_ss(p0.loadUnaligned(as: UInt16.self))
             let d1 = _cvtsh_ss(p1.loadUnaligned(as: UInt16.self))
-            acc0 = _mm256_fmadd_ps(_mm256_set1_ps(d0 * xd[b]), dotU4(p0 + 2, xq + 32 * b), acc0)
-            acc1 = _mm256_fmadd_ps(_mm256_set1_ps(d1 * xd[b + 1]), dotU4(p1 + 2, xq + 32 * b + 32), acc1)
+            acc0 = _mm256_fmadd_ps(_mm256_set1_ps(d0 * xd[b]), dotU4(p0 + BlockQ4_0.qsOffset, xq + 32 * b), acc0)
+            acc1 = _mm256_fmadd_ps(_mm256_set1_ps(d1 * xd[b + 1]), dotU4(p1 + BlockQ4_0.qsOffset, xq + 32 * b + 32), acc1)
             c0 += d0 * xs[b]
             c1 += d1 * xs[b + 1]
             b += 2
         }
         if b < blocks {
-            let p0 = row + 18 * b
+            let p0 = row + BlockQ4_0.byteCount * b
             let d0 = _cvtsh_ss(p0.loadUnaligned(as: UInt16.self))
-            acc0 = _mm256_fmadd_ps(_mm256_set1_ps(d0 * xd[b]), dotU4(p0 + 2, xq + 32 * b), acc0)
+            acc0 = _mm256_fmadd_ps(_mm256_set1_ps(d0 * xd[b]), dotU4(p0 + BlockQ4_0.qsOffset, xq + 32 * b), acc0)
             c0 += d0 * xs[b]
         }
         return hsum(_mm256_add_ps(acc0, acc1)) - 8 * (c0 + c1)
         #else
         var acc: Float = 0, corr: Float = 0
         for b in 0..<blocks {
-            let p = row + 18 * b
+            let p = row + BlockQ4_0.byteCount * b
             let d = halfToFloat(p.loadUnaligned(as: UInt16.self))
-            acc += d * xd[b] * Float(nibbleDot(p + 2, xq + 32 * b))
+            acc += d * xd[b] * Float(nibbleDot(p + BlockQ4_0.qsOffset, xq + 32 * b))
             corr += d * xs[b]
         }
         return acc - 8 * corr
@@ -197,29 +197,29 @@ enum RowDot {
         var c0: Float = 0, c1: Float = 0
         var b = 0
         while b + 2 <= blocks {
-            let p0 = row + 20 * b, p1 = p0 + 20
+            let p0 = row + BlockQ4_1.byteCount * b, p1 = p0 + BlockQ4_1.byteCount
             let d0 = _cvtsh_ss(p0.loadUnaligned(as: UInt16.self))
             let d1 = _cvtsh_ss(p1.loadUnaligned(as: UInt16.self))
-            acc0 = _mm256_fmadd_ps(_mm256_set1_ps(d0 * xd[b]), dotU4(p0 + 4, xq + 32 * b), acc0)
-            acc1 = _mm256_fmadd_ps(_mm256_set1_ps(d1 * xd[b + 1]), dotU4(p1 + 4, xq + 32 * b + 32), acc1)
-            c0 += _cvtsh_ss(p0.loadUnaligned(fromByteOffset: 2, as: UInt16.self)) * xs[b]
-            c1 += _cvtsh_ss(p1.loadUnaligned(fromByteOffset: 2, as: UInt16.self)) * xs[b + 1]
+            acc0 = _mm256_fmadd_ps(_mm256_set1_ps(d0 * xd[b]), dotU4(p0 + BlockQ4_1.qsOffset, xq + 32 * b), acc0)
+            acc1 = _mm256_fmadd_ps(_mm256_set1_ps(d1 * xd[b + 1]), dotU4(p1 + BlockQ4_1.qsOffset, xq + 32 * b + 32), acc1)
+            c0 += _cvtsh_ss(p0.loadUnaligned(fromByteOffset: BlockQ4_1.mOffset, as: UInt16.self)) * xs[b]
+            c1 += _cvtsh_ss(p1.loadUnaligned(fromByteOffset: BlockQ4_1.mOffset, as: UInt16.self)) * xs[b + 1]
             b += 2
         }
         if b < blocks {
-            let p0 = row + 20 * b
+            let p0 = row + BlockQ4_1.byteCount * b
             let d0 = _cvtsh_ss(p0.loadUnaligned(as: UInt16.self))
-            acc0 = _mm256_fmadd_ps(_mm256_set1_ps(d0 * xd[b]), dotU4(p0 + 4, xq + 32 * b), acc0)
-            c0 += _cvtsh_ss(p0.loadUnaligned(fromByteOffset: 2, as: UInt16.self)) * xs[b]
+            acc0 = _mm256_fmadd_ps(_mm256_set1_ps(d0 * xd[b]), dotU4(p0 + BlockQ4_1.qsOffset, xq + 32 * b), acc0)
+            c0 += _cvtsh_ss(p0.loadUnaligned(fromByteOffset: BlockQ4_1.mOffset, as: UInt16.self)) * xs[b]
         }
         return hsum(_mm256_add_ps(acc0, acc1)) + (c0 + c1)
         #else
         var acc: Float = 0, corr: Float = 0
         for b in 0..<blocks {
-            let p = row + 20 * b
+            let p = row + BlockQ4_1.byteCount * b
             let d = halfToFloat(p.loadUnaligned(as: UInt16.self))
-            let m = halfToFloat(p.loadUnaligned(fromByteOffset: 2, as: UInt16.self))
-            acc += d * xd[b] * Float(nibbleDot(p + 4, xq + 32 * b))
+            let m = halfToFloat(p.loadUnaligned(fromByteOffset: BlockQ4_1.mOffset, as: UInt16.self))
+            acc += d * xd[b] * Float(nibbleDot(p + BlockQ4_1.qsOffset, xq + 32 * b))
             corr += m * xs[b]
         }
         return acc + corr
@@ -229,12 +229,13 @@ enum RowDot {
     // MARK: two rows at once (x loaded once per block for both)
 
     #if arch(x86_64) && TSLM_X86_AVX2
-    /// q4_0 or q4_1 (`offsetOne`) rows `r0`, `r1` · quantized activations.
+    /// q4_0 or q4_1 (`blockBytes` is `BlockQ4_0.byteCount` or `BlockQ4_1.byteCount`) rows
+    /// `r0`, `r1` · quantized activations.
     @inline(__always)
     static func q4Pair(_ r0: UnsafeRawPointer, _ r1: UnsafeRawPointer, blockBytes: Int, _ xq: UnsafePointer<Int8>,
                        _ xd: UnsafePointer<Float>, _ xs: UnsafePointer<Float>, blocks: Int) -> (Float, Float) {
-        let q4_1 = blockBytes == 20
-        let qsOffset = q4_1 ? 4 : 2
+        let q4_1 = blockBytes == BlockQ4_1.byteCount
+        let qsOffset = q4_1 ? BlockQ4_1.qsOffset : BlockQ4_0.qsOffset
         var acc0 = _mm256_setzero_ps(), acc1 = _mm256_setzero_ps()
         var c0: Float = 0, c1: Float = 0
         for b in 0..<blocks {
@@ -246,8 +247,8 @@ enum RowDot {
             acc0 = _mm256_fmadd_ps(_mm256_set1_ps(d0 * dx), dotU4(p0 + qsOffset, xv), acc0)
             acc1 = _mm256_fmadd_ps(_mm256_set1_ps(d1 * dx), dotU4(p1 + qsOffset, xv), acc1)
             if q4_1 {
-                c0 += _cvtsh_ss(p0.loadUnaligned(fromByteOffset: 2, as: UInt16.self)) * sx
-                c1 += _cvtsh_ss(p1.loadUnaligned(fromByteOffset: 2, as: UInt16.self)) * sx
+                c0 += _cvtsh_ss(p0.loadUnaligned(fromByteOffset: BlockQ4_1.mOffset, as: UInt16.self)) * sx
+                c1 += _cvtsh_ss(p1.loadUnaligned(fromByteOffset: BlockQ4_1.mOffset, as: UInt16.self)) * sx
             } else {
                 c0 += d0 * sx
                 c1 += d1 * sx
@@ -263,11 +264,11 @@ enum RowDot {
                        _ xd: UnsafePointer<Float>, blocks: Int) -> (Float, Float) {
         var acc0 = _mm256_setzero_ps(), acc1 = _mm256_setzero_ps()
         for b in 0..<blocks {
-            let p0 = r0 + 34 * b, p1 = r1 + 34 * b
+            let p0 = r0 + BlockQ8_0.byteCount * b, p1 = r1 + BlockQ8_0.byteCount * b
             let xv = UnsafeRawPointer(xq + 32 * b).load(as: __m256i.self)
             let dx = xd[b]
-            acc0 = _mm256_fmadd_ps(_mm256_set1_ps(_cvtsh_ss(p0.loadUnaligned(as: UInt16.self)) * dx), dotI8(p0 + 2, xv), acc0)
-            acc1 = _mm256_fmadd_ps(_mm256_set1_ps(_cvtsh_ss(p1.loadUnaligned(as: UInt16.self)) * dx), dotI8(p1 + 2, xv), acc1)
+            acc0 = _mm256_fmadd_ps(_mm256_set1_ps(_cvtsh_ss(p0.loadUnaligned(as: UInt16.self)) * dx), dotI8(p0 + BlockQ8_0.qsOffset, xv), acc0)
+            acc1 = _mm256_fmadd_ps(_mm256_set1_ps(_cvtsh_ss(p1.loadUnaligned(as: UInt16.self)) * dx), dotI8(p1 + BlockQ8_0.qsOffset, xv), acc1)
         }
         return (hsum(acc0), hsum(acc1))
     }

@@ -44,8 +44,9 @@ public struct WeightMatrix: @unchecked Sendable {
     /// Bytes per row: `cols / blockSize * bytesPerBlock`.
     public var rowBytes: Int { cols / dtype.blockSize * dtype.bytesPerBlock }
 
-    /// Blocks per row for the block types (`cols / 32`).
-    @inline(__always) var blocksPerRow: Int { cols / 32 }
+    /// Blocks per row for the block types (`cols / 32`: q8_0, q4_0 and q4_1 blocks all hold
+    /// `BlockQ8_0.weights` = 32 weights).
+    @inline(__always) var blocksPerRow: Int { cols / BlockQ8_0.weights }
 
     /// The start of row `r`.
     @inline(__always) func row(_ r: Int) -> UnsafeRawPointer { data + r * rowBytes }

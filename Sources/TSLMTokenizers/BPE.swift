@@ -18,6 +18,16 @@ struct MergeTable: Sendable {
         }
     }
 
+    /// The two halves of a `"left right"` merge string, split at the first U+0020 scalar that
+    /// leaves a non-empty left half; nil when there is none. Scalars, not `Character`s: a space
+    /// followed by a combining mark ("▁か ゙", U+3099) is one `Character`, so a `Character`
+    /// search would miss the separator.
+    static func split(_ merge: String) -> (left: String, right: String)? {
+        let scalars = merge.unicodeScalars
+        guard let sp = scalars.firstIndex(of: " "), sp != scalars.startIndex else { return nil }
+        return (String(scalars[..<sp]), String(scalars[scalars.index(after: sp)...]))
+    }
+
     @inline(__always)
     func lookup(_ left: Int32, _ right: Int32) -> (rank: UInt32, merged: Int32)? {
         let key = UInt64(UInt32(bitPattern: left)) << 32 | UInt64(UInt32(bitPattern: right))

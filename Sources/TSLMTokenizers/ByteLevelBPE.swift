@@ -1,3 +1,5 @@
+import TSLMFormat
+
 /// Byte-level BPE (GPT-2, Llama-3, SmolLM2, DeepSeek, Qwen): each pre-token's UTF-8 bytes
 /// become the vocabulary's single-byte tokens (via the GPT-2 byte ↔ Unicode map), which are
 /// then merged by rank.
@@ -11,7 +13,7 @@ struct ByteLevelBPE: Sendable {
     /// Hugging Face's `ignore_merges` (Llama-3): a pre-token that is itself in the
     /// vocabulary becomes that token without merging.
     let ignoreMerges: Bool
-    let vocab: [TokenKey: Int32]
+    let vocab: [UTF8Key: Int32]
 
     /// Builds from the vocabulary and the `"left right"` merges, in rank order.
     init(vocabulary v: Vocabulary, merges mergeStrings: [String], ignoreMerges: Bool) throws {
@@ -23,10 +25,9 @@ struct ByteLevelBPE: Sendable {
         for (rank, m) in mergeStrings.enumerated() {
             // Split at the first space that leaves two non-empty halves (a half may not hold a
             // space: byte-level vocabularies spell the space byte as `Ġ`).
-            guard let sp = m.firstIndex(of: " "), sp != m.startIndex else {
+            guard let (left, right) = MergeTable.split(m) else {
                 throw TokenizerError.malformed(key: "tokenizer.merges", reason: "merge #\(rank) '\(m)' is not two tokens separated by a space")
             }
-            let left = String(m[..<sp]), right = String(m[m.index(after: sp)...])
             guard let l = v.id(left), let r = v.id(right) else {
                 throw TokenizerError.malformed(key: "tokenizer.merges", reason: "merge #\(rank) '\(m)' references a token that is not in the vocabulary")
             }
@@ -47,7 +48,7 @@ struct ByteLevelBPE: Sendable {
             out.append(contentsOf: hit)
             return
         }
-        if ignoreMerges, let id = vocab[TokenKey(ByteLevel.encode(bytes))] {
+        if ignoreMerges, let id = vocab[UTF8Key(ByteLevel.encode(bytes))] {
             out.append(id)
             cache[bytes] = [id]
             return

@@ -37,10 +37,9 @@ struct SentencePieceBPE: Sendable {
         var table = MergeTable()
         if let mergeStrings {
             for (rank, m) in mergeStrings.enumerated() {
-                guard let sp = m.firstIndex(of: " "), sp != m.startIndex else {
+                guard let (left, right) = MergeTable.split(m) else {
                     throw TokenizerError.malformed(key: "tokenizer.merges", reason: "merge #\(rank) '\(m)' is not two tokens separated by a space")
                 }
-                let left = String(m[..<sp]), right = String(m[m.index(after: sp)...])
                 guard let l = v.id(left), let r = v.id(right), let merged = v.id(left + right) else {
                     throw TokenizerError.malformed(key: "tokenizer.merges", reason: "merge #\(rank) '\(m)' references a token that is not in the vocabulary")
                 }

@@ -2,17 +2,15 @@ import Foundation
 import XCTest
 @testable import TSLMConvert
 @testable import TSLMFormat
+import TSLMTestSupport
 
 /// End-to-end conversion: Hugging Face folders written in-test, the policy, errors.
 final class ConverterTests: XCTestCase {
     var dir: String!
 
     override func setUpWithError() throws {
-        dir = NSTemporaryDirectory() + "tslm-conv-\(UUID().uuidString)"
-        try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
+        dir = try makeTemporaryDirectory(self, prefix: "tslm-conv").path
     }
-
-    override func tearDownWithError() throws { try? FileManager.default.removeItem(atPath: dir) }
 
     /// Deterministic pseudo-random floats.
     func values(_ n: Int, seed: UInt64) -> [Float] {

@@ -2,6 +2,7 @@ import Foundation
 import XCTest
 @testable import TSLMConvert
 @testable import TSLMFormat
+import TSLMTestSupport
 
 final class GGUFTests: XCTestCase {
     // MARK: - Helpers
@@ -9,31 +10,12 @@ final class GGUFTests: XCTestCase {
     var tempDir: URL!
 
     override func setUpWithError() throws {
-        tempDir = FileManager.default.temporaryDirectory
-            .appendingPathComponent("gguf-tests-\(UUID().uuidString)", isDirectory: true)
-        try FileManager.default.createDirectory(at: tempDir, withIntermediateDirectories: true)
-    }
-
-    override func tearDownWithError() throws {
-        try? FileManager.default.removeItem(at: tempDir)
+        tempDir = try makeTemporaryDirectory(self, prefix: "gguf-tests")
     }
 
     func fixture(_ name: String, _ ext: String) throws -> URL {
         let url = Bundle.module.url(forResource: name, withExtension: ext, subdirectory: "Fixtures/gguf")
         return try XCTUnwrap(url, "fixture \(name).\(ext) is missing")
-    }
-
-    /// Asserts that `body` throws exactly the TSLMError case `expected` describes.
-    func assertThrows(_ what: String, file: StaticString = #filePath, line: UInt = #line,
-                      _ body: () throws -> Void, _ matches: (TSLMError) -> Bool) {
-        do {
-            try body()
-            XCTFail("\(what): no error thrown", file: file, line: line)
-        } catch let e as TSLMError {
-            XCTAssertTrue(matches(e), "\(what): unexpected error \(e)", file: file, line: line)
-        } catch {
-            XCTFail("\(what): non-TSLMError \(error)", file: file, line: line)
-        }
     }
 
     func floats(_ data: TensorData, dtype: DType, count: Int) -> [Float] {
@@ -213,7 +195,7 @@ final class GGUFTests: XCTestCase {
         XCTAssertEqual(try values("blk.0.attn_v.weight", 12), stored)  // v is never permuted
     }
 
-    func testPermutationMatchesNumpyFormulaAndRoundTrips() {
+    func testPermutationMatchesNumpyFormulaAndRoundTrips() throws {
         // numpy: w.reshape(2, 2, 2).swapaxes(1, 2).reshape(8) on rows 0..7 gives 0 2 1 3 4 6 5 7.
         let forward = (0..<8).map { GGUFRowPermutation.sourceRow($0, rows: 8, heads: 2, inverse: false) }
         XCTAssertEqual(forward, [0, 2, 1, 3, 4, 6, 5, 7])
@@ -222,12 +204,60 @@ final class GGUFTests: XCTestCase {
         XCTAssertEqual(f3, [0, 3, 1, 4, 2, 5])
         for (rows, heads, rowBytes) in [(8, 2, 3), (18, 3, 34), (64, 9 - 1, 20), (576, 9, 7)] where rows % (2 * heads) == 0 {
             let src = (0..<(rows * rowBytes)).map { UInt8(truncatingIfNeeded: $0 &* 31 &+ $0 / 7) }
-            let there = src.withUnsafeBytes {
-                GGUFRowPermutation.apply($0, rows: rows, rowBytes: rowBytes, heads: heads, inverse: false)
+            let shape = [rows, rowBytes]
+            let there = try src.withUnsafeBytes {
+                try GGUFRowPermutation.apply($0, shape: shape, dtype: .u8, heads: heads, inverse: false, file: "f", tensor: "t")
             }
             XCTAssertNotEqual(Array(there.bytes), src, "forward permutation of \(rows)×\(heads) is not the identity")
-            let back = GGUFRowPermutation.apply(there.bytes, rows: rows, rowBytes: rowBytes, heads: heads, inverse: true)
+            let back = try GGUFRowPermutation.apply(there.bytes, shape: shape, dtype: .u8, heads: heads, inverse: true, file: "f", tensor: "t")
             XCTAssertEqual(Array(back.bytes), src, "rows \(rows), heads \(heads)")
+        }
+        // Block rows: 4 rows of one q8_0 block each.
+        let blocks = (0..<(4 * 34)).map { UInt8(truncatingIfNeeded: $0) }
+        let permuted = try blocks.withUnsafeBytes {
+            try GGUFRowPermutation.apply($0, shape: [4, 32], dtype: .q8_0, heads: 1, inverse: false, file: "f", tensor: "t")
+        }
+        XCTAssertEqual(Array(permuted.bytes), Array(blocks[0..<34] + blocks[68..<102] + blocks[34..<68] + blocks[102..<136]))
+    }
+
+    /// A shape the permutation cannot apply to, or data of the wrong size, is an `invalidShape`
+    /// error naming the tensor and its shape: the rows are never returned unpermuted.
+    func testPermutationRejectsBadShapesAndSizes() {
+        let src = [UInt8](repeating: 7, count: 48)
+        let cases: [(String, [Int], DType, Int, Int)] = [
+            // (what, shape, dtype, heads, bytes)
+            ("rows not a multiple of 2·heads", [6, 8], .u8, 2, 48),
+            ("odd rows per head", [3, 16], .u8, 1, 48),
+            ("more heads than rows", [2, 24], .u8, 4, 48),
+            ("zero heads", [4, 12], .u8, 0, 48),
+            ("no rows", [0, 12], .u8, 1, 0),
+            ("empty shape", [], .u8, 1, 1),
+            ("a row not whole q8_0 blocks", [2, 24], .q8_0, 1, 48),
+            ("fewer bytes than the shape", [4, 12], .u8, 2, 47),
+            ("more bytes than the shape", [4, 10], .u8, 2, 48),
+            ("f32 rows of the wrong size", [4, 3], .f32, 1, 47),
+        ]
+        for (what, shape, dtype, heads, count) in cases {
+            let bytes = Array(src.prefix(count)) + (count > src.count ? [UInt8](repeating: 0, count: count - src.count) : [])
+            assertThrows(TSLMError.self, what, {
+                _ = try bytes.withUnsafeBytes {
+                    try GGUFRowPermutation.apply($0, shape: shape, dtype: dtype, heads: heads, inverse: true,
+                                                 file: "m.gguf", tensor: "blk.0.attn_q.weight")
+                }
+            }) {
+                guard case let .invalidShape(file, tensor, s, _) = $0 else { return false }
+                return file == "m.gguf" && tensor == "blk.0.attn_q.weight" && s == shape
+            }
+        }
+        // The message names the tensor and the shape.
+        do {
+            _ = try src.withUnsafeBytes {
+                try GGUFRowPermutation.apply($0, shape: [4, 11], dtype: .u8, heads: 2, inverse: true, file: "m.gguf", tensor: "blk.3.attn_k.weight")
+            }
+            XCTFail("no error")
+        } catch {
+            XCTAssertTrue("\(error)".contains("blk.3.attn_k.weight"), "\(error)")
+            XCTAssertTrue("\(error)".contains("[4, 11]"), "\(error)")
         }
     }
 
@@ -237,7 +267,7 @@ final class GGUFTests: XCTestCase {
         w.add("llama.attention.head_count", .u32(3))
         w.addF32("blk.0.attn_q.weight", shape: [4, 1], values: [0, 1, 2, 3])
         let path = try w.write(to: tempDir)
-        assertThrows("rows not a multiple of 2·heads", { _ = try GGUFImporter.load(path: path) }) {
+        assertThrows(TSLMError.self, "rows not a multiple of 2·heads", { _ = try GGUFImporter.load(path: path) }) {
             if case let .invalidShape(_, tensor, _, _) = $0 { return tensor == "blk.0.attn_q.weight" }
             return false
         }
@@ -245,7 +275,7 @@ final class GGUFTests: XCTestCase {
         w2.add("general.architecture", .string("llama"))
         w2.addF32("blk.0.attn_q.weight", shape: [4, 1], values: [0, 1, 2, 3])
         let path2 = try w2.write(to: tempDir, name: "nohead.gguf")
-        assertThrows("missing head count", { _ = try GGUFImporter.load(path: path2) }) {
+        assertThrows(TSLMError.self, "missing head count", { _ = try GGUFImporter.load(path: path2) }) {
             $0 == .missingKey(file: path2, key: "llama.attention.head_count")
         }
     }
@@ -254,13 +284,13 @@ final class GGUFTests: XCTestCase {
         var w = GGUFTestWriter()
         w.addF32("x", shape: [1], values: [1])
         let path = try w.write(to: tempDir)
-        assertThrows("no architecture", { _ = try GGUFImporter.load(path: path) }) {
+        assertThrows(TSLMError.self, "no architecture", { _ = try GGUFImporter.load(path: path) }) {
             $0 == .missingKey(file: path, key: "general.architecture")
         }
         var s = validWriter()
         s.add("split.count", .u16(3))
         let sp = try s.write(to: tempDir, name: "split.gguf")
-        assertThrows("split", { _ = try GGUFImporter.load(path: sp) }) {
+        assertThrows(TSLMError.self, "split", { _ = try GGUFImporter.load(path: sp) }) {
             if case .malformed = $0 { return true }
             return false
         }
@@ -321,7 +351,7 @@ final class GGUFTests: XCTestCase {
             let name = "case-\(what.replacingOccurrences(of: " ", with: "-")).gguf"
             let url = tempDir.appendingPathComponent(name)
             try Data(bytes).write(to: url)
-            assertThrows(what, file: file, line: line, { _ = try GGUFFile(path: url.path) }, matches)
+            assertThrows(TSLMError.self, what, { _ = try GGUFFile(path: url.path) }, file: file, line: line, matches)
         }
         func isTruncated(_ e: TSLMError) -> Bool { if case .truncated = e { true } else { false } }
         func isMalformed(_ e: TSLMError) -> Bool { if case .malformed = e { true } else { false } }
@@ -464,7 +494,7 @@ final class GGUFTests: XCTestCase {
         // Flip bytes of the header at deterministic positions: opening either succeeds or
         // throws a TSLMError (never traps).
         let good = validWriter().build()
-        var rng = SplitMix(seed: 42)
+        var rng = SplitMix64(seed: 42)
         for i in 0..<300 {
             var bytes = good
             for _ in 0..<(1 + i % 4) {
@@ -520,7 +550,8 @@ final class GGUFTests: XCTestCase {
         let info = try XCTUnwrap(gguf.tensor(named: "blk.0.attn_q.weight"))
         let stored = try gguf.readBytes(info)
         XCTAssertNotEqual(Array(data.bytes), Array(stored.bytes))
-        let back = GGUFRowPermutation.apply(data.bytes, rows: 576, rowBytes: 576 / 32 * 20, heads: 9, inverse: false)
+        let back = try GGUFRowPermutation.apply(data.bytes, shape: [576, 576], dtype: .q4_1, heads: 9, inverse: false,
+                                                file: path, tensor: "blk.0.attn_q.weight")
         XCTAssertEqual(Array(back.bytes), Array(stored.bytes))
         let values = floats(data, dtype: .q4_1, count: 576 * 576)
         XCTAssertTrue(values.allSatisfy(\.isFinite))
@@ -536,18 +567,6 @@ final class GGUFTests: XCTestCase {
     }
 }
 
-/// A small deterministic generator for the fuzz test.
-private struct SplitMix {
-    var state: UInt64
-    init(seed: UInt64) { state = seed }
-    mutating func next() -> UInt64 {
-        state &+= 0x9E37_79B9_7F4A_7C15
-        var z = state
-        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-        return z ^ (z >> 31)
-    }
-}
 
 fileprivate extension TSLMError {
     /// The file an error names (for building expected values in tests).

@@ -2,6 +2,7 @@ import Foundation
 import XCTest
 @testable import TSLMConvert
 @testable import TSLMFormat
+import TSLMTestSupport
 
 /// Tests of the PyTorch zip-checkpoint importer: the zip reader, the restricted unpickler and
 /// the tensor materialization, against fixtures written by `tools/make_pt_fixtures.py`
@@ -28,13 +29,7 @@ final class PyTorchTests: XCTestCase {
     private var tempDir: URL!
 
     override func setUpWithError() throws {
-        tempDir = FileManager.default.temporaryDirectory
-            .appendingPathComponent("tslm-pt-tests-\(UUID().uuidString)", isDirectory: true)
-        try FileManager.default.createDirectory(at: tempDir, withIntermediateDirectories: true)
-    }
-
-    override func tearDownWithError() throws {
-        if let tempDir { try? FileManager.default.removeItem(at: tempDir) }
+        tempDir = try makeTemporaryDirectory(self, prefix: "tslm-pt-tests")
     }
 
     private func write(_ bytes: [UInt8], name: String = "ck.pt") throws -> String {
@@ -62,18 +57,6 @@ final class PyTorchTests: XCTestCase {
         return try model.tensors.map { t in
             let data = try t.load()
             return (t.name, t.dtype, t.shape, hex(contents(data)))
-        }
-    }
-
-    private func expectError(_ expr: @autoclosure () throws -> Any, file: StaticString = #filePath, line: UInt = #line,
-                             _ check: (TSLMError) -> Bool) {
-        do {
-            _ = try expr()
-            XCTFail("expected an error", file: file, line: line)
-        } catch let e as TSLMError {
-            XCTAssertTrue(check(e), "unexpected error: \(e)", file: file, line: line)
-        } catch {
-            XCTFail("not a TSLMError: \(error)", file: file, line: line)
         }
     }
 
@@ -144,7 +127,7 @@ final class PyTorchTests: XCTestCase {
         XCTAssertEqual(try ck.tensors(at: ["nested", "intkeys"]).map(\.name), ["0", "7"])
         XCTAssertNotNil(ck.value(at: ["nested", "list", "1", "x"]))
         XCTAssertNil(ck.value(at: ["nested", "list", "9"]))
-        expectError(try ck.tensors(at: ["encoder_state"])) {
+        assertThrows(TSLMError.self, try ck.tensors(at: ["encoder_state"])) {
             if case let .missingKey(_, key) = $0 { return key == "encoder_state" }
             return false
         }
@@ -194,7 +177,7 @@ final class PyTorchTests: XCTestCase {
 
     func testForbiddenGlobalFixtureIsRejected() throws {
         let path = try fixture("forbidden_global.pt")
-        expectError(try PyTorchImporter.load(path: path)) {
+        assertThrows(TSLMError.self, try PyTorchImporter.load(path: path)) {
             $0 == .forbiddenGlobal(file: path, module: "os", name: "system")
         }
     }
@@ -221,7 +204,7 @@ final class PyTorchTests: XCTestCase {
             i.op(0x2E)
             for p in [g, s, i] {
                 let path = try write(checkpoint(pickle: p.bytes))
-                expectError(try PyTorchImporter.load(path: path)) {
+                assertThrows(TSLMError.self, try PyTorchImporter.load(path: path)) {
                     $0 == .forbiddenGlobal(file: path, module: module, name: name)
                 }
             }
@@ -230,22 +213,22 @@ final class PyTorchTests: XCTestCase {
 
     func testLegacyFormatIsRejected() throws {
         let path = try fixture("legacy.pt")
-        expectError(try PyTorchImporter.load(path: path)) { self.isMalformed($0, "legacy (pre-1.6)") }
+        assertThrows(TSLMError.self, try PyTorchImporter.load(path: path)) { self.isMalformed($0, "legacy (pre-1.6)") }
     }
 
     func testTorchScriptArchiveIsRejected() throws {
         let path = try fixture("torchscript.pt")
-        expectError(try PyTorchImporter.load(path: path)) { self.isMalformed($0, "TorchScript") }
+        assertThrows(TSLMError.self, try PyTorchImporter.load(path: path)) { self.isMalformed($0, "TorchScript") }
     }
 
     func testZipWithoutDataPickleIsRejected() throws {
         let path = try write(ZipBuilder.make([("stuff/readme.txt", Array("hi".utf8))]))
-        expectError(try PyTorchImporter.load(path: path)) { self.isMalformed($0, "no <folder>/data.pkl") }
+        assertThrows(TSLMError.self, try PyTorchImporter.load(path: path)) { self.isMalformed($0, "no <folder>/data.pkl") }
     }
 
     func testNonZipIsRejected() throws {
         let path = try write(Array("hello, this is not a checkpoint".utf8))
-        expectError(try PyTorchImporter.load(path: path)) {
+        assertThrows(TSLMError.self, try PyTorchImporter.load(path: path)) {
             if case let .badMagic(_, _, found) = $0 { return found == Array("hello, t".utf8) }
             return false
         }
@@ -254,7 +237,7 @@ final class PyTorchTests: XCTestCase {
     func testBigEndianCheckpointIsRejected() throws {
         let path = try write(checkpoint(pickle: tensorPickle(numel: 2, size: [2], stride: [1]),
                                         storages: ["0": [UInt8](repeating: 0, count: 8)], byteorder: "big"))
-        expectError(try PyTorchImporter.load(path: path)) { self.isMalformed($0, "byte order") }
+        assertThrows(TSLMError.self, try PyTorchImporter.load(path: path)) { self.isMalformed($0, "byte order") }
     }
 
     // MARK: - Zip reader
@@ -277,24 +260,24 @@ final class PyTorchTests: XCTestCase {
         let (_, entries) = try fixtureEntries(try fixture("state_dict.pt"))
         let zipped = ZipBuilder.make(entries.map { ("ck/\($0.0)", $0.1, $0.0.hasPrefix("data/") ? UInt16(8) : 0) })
         let path = try write(zipped)
-        expectError(try PyTorchImporter.load(path: path)) { self.isMalformed($0, "is compressed (deflate)") }
+        assertThrows(TSLMError.self, try PyTorchImporter.load(path: path)) { self.isMalformed($0, "is compressed (deflate)") }
         let allZipped = ZipBuilder.make(entries.map { ("ck/\($0.0)", $0.1, UInt16(8)) })
         let path2 = try write(allZipped, name: "all.pt")
-        expectError(try PyTorchImporter.load(path: path2)) { self.isMalformed($0, "ck/byteorder' is compressed") }
+        assertThrows(TSLMError.self, try PyTorchImporter.load(path: path2)) { self.isMalformed($0, "ck/byteorder' is compressed") }
     }
 
     func testDuplicateEntryNamesAreRejected() throws {
         let pkl = tensorPickle(numel: 2, size: [2], stride: [1])
         let path = try write(ZipBuilder.make([("ck/data.pkl", pkl), ("ck/data/0", [UInt8](repeating: 0, count: 8)),
                                               ("ck/data/0", [UInt8](repeating: 1, count: 8))]))
-        expectError(try PyTorchImporter.load(path: path)) { self.isMalformed($0, "two entries named 'ck/data/0'") }
+        assertThrows(TSLMError.self, try PyTorchImporter.load(path: path)) { self.isMalformed($0, "two entries named 'ck/data/0'") }
     }
 
     func testTruncatedFilesAreRejected() throws {
         let good = try bytes(of: try fixture("state_dict.pt"))
         for cut in [0, 1, 3, 4, 30, 100, good.count / 3, good.count / 2, good.count - 120, good.count - 22, good.count - 1] {
             let path = try write(Array(good.prefix(cut)), name: "cut\(cut).pt")
-            expectError(try loadAll(path)) { e in
+            assertThrows(TSLMError.self, try loadAll(path)) { e in
                 if cut < 4, case .badMagic = e { return true }
                 return cut >= 4 && self.isTruncated(e)
             }
@@ -305,14 +288,14 @@ final class PyTorchTests: XCTestCase {
         let good = try bytes(of: try fixture("state_dict.pt"))
         var bad = good
         bad[0] = 0x51
-        expectError(try loadAll(try write(bad, name: "magic.pt"))) {
+        assertThrows(TSLMError.self, try loadAll(try write(bad, name: "magic.pt"))) {
             if case .badMagic = $0 { return true }
             return false
         }
         var noEnd = good
         let eocd = try XCTUnwrap(lastIndex(of: [0x50, 0x4b, 0x05, 0x06], in: noEnd))
         noEnd[eocd + 2] = 0x07
-        expectError(try loadAll(try write(noEnd, name: "noend.pt"))) { self.isTruncated($0) }
+        assertThrows(TSLMError.self, try loadAll(try write(noEnd, name: "noend.pt"))) { self.isTruncated($0) }
     }
 
     func testEntryOffsetPastEndIsRejected() throws {
@@ -320,11 +303,11 @@ final class PyTorchTests: XCTestCase {
         // The first central-directory header: patch its local-header offset (bytes 42..<46).
         let cd = try XCTUnwrap(firstIndex(of: [0x50, 0x4b, 0x01, 0x02], in: b))
         b.replaceSubrange((cd + 42)..<(cd + 46), with: [0xF0, 0xFF, 0xFF, 0x7F])
-        expectError(try loadAll(try write(b))) { self.isMalformed($0, "local header offset 2147483632 lies past") }
+        assertThrows(TSLMError.self, try loadAll(try write(b))) { self.isMalformed($0, "local header offset 2147483632 lies past") }
         // And an entry whose data size runs past the central directory.
         var c = try bytes(of: try fixture("state_dict.pt"))
         c.replaceSubrange((cd + 20)..<(cd + 28), with: [0, 0, 0, 1, 0, 0, 0, 1])
-        expectError(try loadAll(try write(c, name: "size.pt"))) { self.isMalformed($0, "extends past the entries' end") }
+        assertThrows(TSLMError.self, try loadAll(try write(c, name: "size.pt"))) { self.isMalformed($0, "extends past the entries' end") }
     }
 
     // MARK: - Tensor validation
@@ -333,50 +316,50 @@ final class PyTorchTests: XCTestCase {
         // size (3, 4) needs 12 elements; the storage declares 10.
         let path = try write(checkpoint(pickle: tensorPickle(numel: 10, size: [3, 4], stride: [4, 1]),
                                         storages: ["0": [UInt8](repeating: 0, count: 40)]))
-        expectError(try loadAll(path)) {
+        assertThrows(TSLMError.self, try loadAll(path)) {
             $0 == .tensorOutOfBounds(file: path, tensor: "w", offset: 0, size: 48, limit: 40)
         }
         // Offset pushes a small view past the end.
         let path2 = try write(checkpoint(pickle: tensorPickle(numel: 4, offset: 3, size: [2], stride: [1]),
                                          storages: ["0": [UInt8](repeating: 0, count: 16)]), name: "off.pt")
-        expectError(try loadAll(path2)) {
+        assertThrows(TSLMError.self, try loadAll(path2)) {
             $0 == .tensorOutOfBounds(file: path2, tensor: "w", offset: 12, size: 8, limit: 16)
         }
         // The persistent id claims 100 elements but the entry holds only 4.
         let path3 = try write(checkpoint(pickle: tensorPickle(numel: 100, size: [10], stride: [1]),
                                          storages: ["0": [UInt8](repeating: 0, count: 16)]), name: "short.pt")
-        expectError(try loadAll(path3)) {
+        assertThrows(TSLMError.self, try loadAll(path3)) {
             $0 == .tensorOutOfBounds(file: path3, tensor: "w", offset: 0, size: 40, limit: 16)
         }
         // A stride that jumps past the end.
         let path4 = try write(checkpoint(pickle: tensorPickle(numel: 4, size: [2, 2], stride: [3, 1]),
                                          storages: ["0": [UInt8](repeating: 0, count: 16)]), name: "stride.pt")
-        expectError(try loadAll(path4)) { if case .tensorOutOfBounds = $0 { return true } else { return false } }
+        assertThrows(TSLMError.self, try loadAll(path4)) { if case .tensorOutOfBounds = $0 { return true } else { return false } }
     }
 
     func testSizeAndStrideOverflow() throws {
         let big = Int64(1) << 40
         let path = try write(checkpoint(pickle: tensorPickle(numel: 4, size: [big, big], stride: [1, 1]),
                                         storages: ["0": [UInt8](repeating: 0, count: 16)]))
-        expectError(try loadAll(path)) {
+        assertThrows(TSLMError.self, try loadAll(path)) {
             $0 == .sizeOverflow(file: path, tensor: "w", shape: [UInt64(big), UInt64(big)])
         }
         let huge = Int64(1) << 62
         let path2 = try write(checkpoint(pickle: tensorPickle(numel: 9, size: [3, 3], stride: [huge, huge]),
                                          storages: ["0": [UInt8](repeating: 0, count: 36)]), name: "stride.pt")
-        expectError(try loadAll(path2)) {
+        assertThrows(TSLMError.self, try loadAll(path2)) {
             if case let .tensorOutOfBounds(_, tensor, _, size, _) = $0 { return tensor == "w" && size == UInt64.max }
             return false
         }
         let path3 = try write(checkpoint(pickle: tensorPickle(numel: 4, size: [-1, 4], stride: [4, 1]),
                                          storages: ["0": [UInt8](repeating: 0, count: 16)]), name: "neg.pt")
-        expectError(try loadAll(path3)) { if case .invalidShape(_, "w", _, _) = $0 { return true } else { return false } }
+        assertThrows(TSLMError.self, try loadAll(path3)) { if case .invalidShape(_, "w", _, _) = $0 { return true } else { return false } }
     }
 
     func testMissingStorageEntry() throws {
         let path = try write(checkpoint(pickle: tensorPickle(key: "7", numel: 2, size: [2], stride: [1]),
                                         storages: ["0": [UInt8](repeating: 0, count: 8)]))
-        expectError(try loadAll(path)) { self.isMalformed($0, "no archive entry 'ck/data/7'") }
+        assertThrows(TSLMError.self, try loadAll(path)) { self.isMalformed($0, "no archive entry 'ck/data/7'") }
     }
 
     func testStridedViewsMaterializeRowMajor() throws {
@@ -408,11 +391,11 @@ final class PyTorchTests: XCTestCase {
         let u16 = tensorPickle(storageModule: "torch.storage", storageType: "UntypedStorage", numel: 8,
                                size: [4], stride: [1], v3DType: "uint16")
         let path2 = try write(checkpoint(pickle: u16, storages: ["0": storage]), name: "u16.pt")
-        expectError(try loadAll(path2)) { $0 == .unsupportedDType(file: path2, tensor: "w", dtype: "uint16") }
+        assertThrows(TSLMError.self, try loadAll(path2)) { $0 == .unsupportedDType(file: path2, tensor: "w", dtype: "uint16") }
 
         let complex = tensorPickle(storageType: "ComplexFloatStorage", numel: 1, size: [1], stride: [1])
         let path3 = try write(checkpoint(pickle: complex, storages: ["0": storage]), name: "c.pt")
-        expectError(try loadAll(path3)) { $0 == .unsupportedDType(file: path3, tensor: "w", dtype: "complex64") }
+        assertThrows(TSLMError.self, try loadAll(path3)) { $0 == .unsupportedDType(file: path3, tensor: "w", dtype: "complex64") }
     }
 
     func testDuplicateNamesParameterStateAndOrderedDictPairs() throws {
@@ -428,7 +411,7 @@ final class PyTorchTests: XCTestCase {
         p.str("b")
         p.op(0x68, 9, 0x73, 0x73, 0x2E)  // BINGET 9, SETITEM, SETITEM, STOP
         let dup = try write(checkpoint(pickle: p.bytes, storages: ["0": storage]))
-        expectError(try PyTorchImporter.load(path: dup)) { $0 == .duplicateTensor(file: dup, name: "a.b") }
+        assertThrows(TSLMError.self, try PyTorchImporter.load(path: dup)) { $0 == .duplicateTensor(file: dup, name: "a.b") }
 
         // OrderedDict([("p", _rebuild_parameter_with_state(t, True, OrderedDict(), {}))])
         var q = PickleBuilder()
@@ -480,20 +463,20 @@ final class PyTorchTests: XCTestCase {
             ([0x4B, 1, 0x4E, 0x62, 0x2E], "BUILD"),                         // BUILD on an int
         ]
         for (body, fragment) in malformedCases {
-            expectError(try decode(body)) { self.isMalformed($0, fragment) }
+            assertThrows(TSLMError.self, try decode(body)) { self.isMalformed($0, fragment) }
         }
         var g = PickleBuilder()
         g.global("torch", "FloatStorage")
         g.op(0x29, 0x52, 0x2E)  // calling a storage type
-        expectError(try RestrictedUnpickler.decode(g.bytes, file: f)) { self.isMalformed($0, "only tensor-rebuild functions") }
+        assertThrows(TSLMError.self, try RestrictedUnpickler.decode(g.bytes, file: f)) { self.isMalformed($0, "only tensor-rebuild functions") }
         var n = PickleBuilder()
         n.global("torch._utils", "_rebuild_tensor_v2")
         n.op(0x29, 0x81, 0x2E)  // NEWOBJ of a function
-        expectError(try RestrictedUnpickler.decode(n.bytes, file: f)) { self.isMalformed($0, "only collections.OrderedDict") }
+        assertThrows(TSLMError.self, try RestrictedUnpickler.decode(n.bytes, file: f)) { self.isMalformed($0, "only collections.OrderedDict") }
         var r = PickleBuilder()
         r.global("torch._utils", "_rebuild_tensor_v2")
         r.op(0x4B, 1, 0x85, 0x52, 0x2E)  // wrong argument count
-        expectError(try RestrictedUnpickler.decode(r.bytes, file: f)) { self.isMalformed($0, "takes 6 or 7 arguments") }
+        assertThrows(TSLMError.self, try RestrictedUnpickler.decode(r.bytes, file: f)) { self.isMalformed($0, "takes 6 or 7 arguments") }
 
         let truncatedCases: [[UInt8]] = [
             [0x58, 0xFF, 0xFF, 0xFF, 0x7F, 0x61],  // BINUNICODE longer than the pickle
@@ -504,22 +487,22 @@ final class PyTorchTests: XCTestCase {
             [0x4B, 1],                             // no STOP
         ]
         for body in truncatedCases {
-            expectError(try decode(body)) { self.isTruncated($0) }
+            assertThrows(TSLMError.self, try decode(body)) { self.isTruncated($0) }
         }
         // Bad UTF-8 in a BINUNICODE key.
-        expectError(try decode([0x7D, 0x58, 2, 0, 0, 0, 0xFF, 0xFE, 0x4B, 1, 0x73, 0x2E])) {
+        assertThrows(TSLMError.self, try decode([0x7D, 0x58, 2, 0, 0, 0, 0xFF, 0xFE, 0x4B, 1, 0x73, 0x2E])) {
             if case .invalidUTF8 = $0 { return true } else { return false }
         }
-        expectError(try decode([0x8C, 3, 0xE2, 0x82, 0x2E])) {  // a cut multi-byte sequence
+        assertThrows(TSLMError.self, try decode([0x8C, 3, 0xE2, 0x82, 0x2E])) {  // a cut multi-byte sequence
             if case .invalidUTF8 = $0 { return true } else { return false }
         }
     }
 
     func testBadUTF8KeyAndStackUnderflowInsideACheckpoint() throws {
         let key = try write(checkpoint(pickle: [0x80, 2, 0x7D, 0x58, 2, 0, 0, 0, 0xC3, 0x28, 0x4B, 1, 0x73, 0x2E]))
-        expectError(try PyTorchImporter.load(path: key)) { if case .invalidUTF8 = $0 { return true } else { return false } }
+        assertThrows(TSLMError.self, try PyTorchImporter.load(path: key)) { if case .invalidUTF8 = $0 { return true } else { return false } }
         let under = try write(checkpoint(pickle: [0x80, 2, 0x52, 0x2E]), name: "under.pt")
-        expectError(try PyTorchImporter.load(path: under)) { self.isMalformed($0, "stack underflow") }
+        assertThrows(TSLMError.self, try PyTorchImporter.load(path: under)) { self.isMalformed($0, "stack underflow") }
     }
 
     func testTruncatedPickleInsideTheArchive() throws {
@@ -528,7 +511,7 @@ final class PyTorchTests: XCTestCase {
         for cut in [1, 2, 40, pkl.count / 2, pkl.count - 1] {
             let rebuilt = entries.map { ($0.0 == "data.pkl" ? "ck/data.pkl" : "ck/\($0.0)", $0.0 == "data.pkl" ? Array(pkl.prefix(cut)) : $0.1) }
             let path = try write(ZipBuilder.make(rebuilt), name: "cut\(cut).pt")
-            expectError(try PyTorchImporter.load(path: path)) { self.isTruncated($0) }
+            assertThrows(TSLMError.self, try PyTorchImporter.load(path: path)) { self.isTruncated($0) }
         }
     }
 
@@ -536,19 +519,19 @@ final class PyTorchTests: XCTestCase {
         let f = "t.pkl"
         // 100k nested lists: a deep chain, not a stack overflow.
         let lists = [UInt8](repeating: 0x5D, count: 100_000) + [UInt8](repeating: 0x61, count: 99_999) + [0x2E]
-        expectError(try RestrictedUnpickler.decode(lists, file: f)) { self.isMalformed($0, "nest deeper") }
+        assertThrows(TSLMError.self, try RestrictedUnpickler.decode(lists, file: f)) { self.isMalformed($0, "nest deeper") }
         // 100k nested tuples.
         let tuples = [0x29] + [UInt8](repeating: 0x85, count: 100_000) + [0x2E]
-        expectError(try RestrictedUnpickler.decode(tuples, file: f)) { self.isMalformed($0, "tuples nest deeper") }
+        assertThrows(TSLMError.self, try RestrictedUnpickler.decode(tuples, file: f)) { self.isMalformed($0, "tuples nest deeper") }
         // A list that contains itself.
-        expectError(try RestrictedUnpickler.decode([0x80, 2, 0x5D, 0x71, 0, 0x68, 0, 0x61, 0x2E], file: f)) {
+        assertThrows(TSLMError.self, try RestrictedUnpickler.decode([0x80, 2, 0x5D, 0x71, 0, 0x68, 0, 0x61, 0x2E], file: f)) {
             self.isMalformed($0, "nest deeper")
         }
         // A list shared 2^45 times over (each level holds the previous one twice).
         var shared: [UInt8] = [0x80, 2, 0x5D]
         for _ in 0..<45 { shared += [0x71, 0, 0x5D, 0x68, 0, 0x68, 0, 0x86, 0x61] }
         shared += [0x2E]
-        expectError(try RestrictedUnpickler.decode(shared, file: f)) { self.isMalformed($0, "too large") }
+        assertThrows(TSLMError.self, try RestrictedUnpickler.decode(shared, file: f)) { self.isMalformed($0, "too large") }
     }
 
     // MARK: - Fuzzing
@@ -740,15 +723,3 @@ enum ZipBuilder {
     }
 }
 
-/// A small deterministic PRNG for the fuzz tests.
-struct SplitMix64 {
-    var state: UInt64
-    init(seed: UInt64) { state = seed }
-    mutating func next() -> UInt64 {
-        state &+= 0x9E37_79B9_7F4A_7C15
-        var z = state
-        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-        return z ^ (z >> 31)
-    }
-}

@@ -2,17 +2,13 @@ import Foundation
 import XCTest
 @testable import TSLMConvert
 @testable import TSLMFormat
+import TSLMTestSupport
 
 final class SafetensorsTests: XCTestCase {
     private var dir: String = ""
 
     override func setUpWithError() throws {
-        dir = NSTemporaryDirectory() + "/tslm-safetensors-\(UUID().uuidString)"
-        try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
-    }
-
-    override func tearDown() {
-        try? FileManager.default.removeItem(atPath: dir)
+        dir = try makeTemporaryDirectory(self, prefix: "tslm-safetensors").path
     }
 
     // MARK: helpers
@@ -34,18 +30,6 @@ final class SafetensorsTests: XCTestCase {
 
     private func write(header: String, data: [UInt8], length: UInt64? = nil) throws -> String {
         try write(header: Array(header.utf8), data: data, length: length)
-    }
-
-    private func expectError(_ what: String, file: StaticString = #filePath, line: UInt = #line,
-                             _ body: () throws -> Void, _ matches: (TSLMError) -> Bool) {
-        do {
-            try body()
-            XCTFail("\(what): no error", file: file, line: line)
-        } catch let e as TSLMError {
-            XCTAssertTrue(matches(e), "\(what): unexpected error \(e)", file: file, line: line)
-        } catch {
-            XCTFail("\(what): not a TSLMError: \(error)", file: file, line: line)
-        }
     }
 
     // MARK: round trip
@@ -80,19 +64,19 @@ final class SafetensorsTests: XCTestCase {
             XCTAssertEqual(bytes(try file.load(entry)), t.bytes, t.name)
         }
         XCTAssertEqual(try file.entry(named: "d").shape, [2])
-        expectError("missing tensor", { _ = try file.entry(named: "nope") }) {
+        assertThrows(TSLMError.self, "missing tensor", { _ = try file.entry(named: "nope") }) {
             if case .missingTensor = $0 { true } else { false }
         }
     }
 
     func testWriterRejectsBadInput() {
-        expectError("size mismatch", { try SafetensorsWriter.write(path: self.dir + "/x", tensors: [("a", .f32, [2], [0, 0, 0])], metadata: [:]) }) {
+        assertThrows(TSLMError.self, "size mismatch", { try SafetensorsWriter.write(path: self.dir + "/x", tensors: [("a", .f32, [2], [0, 0, 0])], metadata: [:]) }) {
             if case .sizeMismatch = $0 { true } else { false }
         }
-        expectError("quantized", { try SafetensorsWriter.write(path: self.dir + "/x", tensors: [("a", .q8_0, [32], [UInt8](repeating: 0, count: 34))], metadata: [:]) }) {
+        assertThrows(TSLMError.self, "quantized", { try SafetensorsWriter.write(path: self.dir + "/x", tensors: [("a", .q8_0, [32], [UInt8](repeating: 0, count: 34))], metadata: [:]) }) {
             if case .unsupportedDType = $0 { true } else { false }
         }
-        expectError("duplicate", { try SafetensorsWriter.write(path: self.dir + "/x", tensors: [("a", .u8, [1], [0]), ("a", .u8, [1], [0])], metadata: [:]) }) {
+        assertThrows(TSLMError.self, "duplicate", { try SafetensorsWriter.write(path: self.dir + "/x", tensors: [("a", .u8, [1], [0]), ("a", .u8, [1], [0])], metadata: [:]) }) {
             if case .duplicateTensor = $0 { true } else { false }
         }
     }
@@ -145,7 +129,7 @@ final class SafetensorsTests: XCTestCase {
         for cut in [0, 3, 7, 8, 9, headerEnd / 2, headerEnd - 1, headerEnd, headerEnd + 5, full.count - 1] {
             let path = dir + "/cut\(cut).safetensors"
             try Data(full.prefix(cut)).write(to: URL(fileURLWithPath: path))
-            expectError("cut at \(cut)", { _ = try SafetensorsFile(path: path) }) { e in
+            assertThrows(TSLMError.self, "cut at \(cut)", { _ = try SafetensorsFile(path: path) }) { e in
                 if cut < headerEnd {
                     if case .truncated = e { return true }  // header length or header past the end
                     return false
@@ -161,7 +145,7 @@ final class SafetensorsTests: XCTestCase {
 
     func testHeaderLengthPastEnd() throws {
         let path = try write(header: goodHeader, data: goodData, length: 4096)
-        expectError("header length past end", { _ = try SafetensorsFile(path: path) }) {
+        assertThrows(TSLMError.self, "header length past end", { _ = try SafetensorsFile(path: path) }) {
             if case .truncated = $0 { true } else { false }
         }
     }
@@ -169,7 +153,7 @@ final class SafetensorsTests: XCTestCase {
     func testAbsurdHeaderLength() throws {
         for n: UInt64 in [UInt64.max, 1 << 63, SafetensorsFile.maxHeaderBytes + 1] {
             let path = try write(header: goodHeader, data: goodData, length: n)
-            expectError("header length \(n)", { _ = try SafetensorsFile(path: path) }) {
+            assertThrows(TSLMError.self, "header length \(n)", { _ = try SafetensorsFile(path: path) }) {
                 if case let .malformed(_, reason) = $0 { reason.contains("limit") } else { false }
             }
         }
@@ -178,7 +162,7 @@ final class SafetensorsTests: XCTestCase {
     func testBadJSON() throws {
         for (i, h) in [#"{"a": {"dtype": "F32""#, "[1,2]", "", #"{"a":1} x"#, #"{"a":{"dtype":"F32","shape":[2],"data_offsets":[0,8],}}"#].enumerated() {
             let path = try write(header: Array(h.utf8), data: goodData, name: "bad\(i).safetensors")
-            expectError("bad JSON \(h)", { _ = try SafetensorsFile(path: path) }) {
+            assertThrows(TSLMError.self, "bad JSON \(h)", { _ = try SafetensorsFile(path: path) }) {
                 if case .malformed = $0 { true } else { false }
             }
         }
@@ -191,25 +175,25 @@ final class SafetensorsTests: XCTestCase {
         h[i] = 0xFF
         h[i + 1] = 0x80
         let path = try write(header: h, data: [0])
-        expectError("bad UTF-8", { _ = try SafetensorsFile(path: path) }) {
+        assertThrows(TSLMError.self, "bad UTF-8", { _ = try SafetensorsFile(path: path) }) {
             if case .invalidUTF8 = $0 { true } else { false }
         }
     }
 
     func testOffsetsPastEnd() throws {
         let path = try write(header: #"{"a":{"dtype":"F32","shape":[4],"data_offsets":[0,16]}}"#, data: goodData)
-        expectError("offsets past end", { _ = try SafetensorsFile(path: path) }) {
+        assertThrows(TSLMError.self, "offsets past end", { _ = try SafetensorsFile(path: path) }) {
             if case let .tensorOutOfBounds(_, tensor, _, size, _) = $0 { tensor == "a" && size == 16 } else { false }
         }
         let huge = try write(header: #"{"a":{"dtype":"U8","shape":[4],"data_offsets":[18446744073709551610,18446744073709551614]}}"#, data: goodData)
-        expectError("offsets near 2^64", { _ = try SafetensorsFile(path: huge) }) {
+        assertThrows(TSLMError.self, "offsets near 2^64", { _ = try SafetensorsFile(path: huge) }) {
             if case .tensorOutOfBounds = $0 { true } else { false }
         }
     }
 
     func testOverlappingTensors() throws {
         let path = try write(header: #"{"a":{"dtype":"F32","shape":[2],"data_offsets":[0,8]},"b":{"dtype":"U8","shape":[4],"data_offsets":[4,8]}}"#, data: goodData)
-        expectError("overlap", { _ = try SafetensorsFile(path: path) }) {
+        assertThrows(TSLMError.self, "overlap", { _ = try SafetensorsFile(path: path) }) {
             if case let .overlappingTensors(_, first, second) = $0 { Set([first, second]) == ["a", "b"] } else { false }
         }
         // Zero-size tensors overlap nothing; gaps are allowed.
@@ -220,34 +204,34 @@ final class SafetensorsTests: XCTestCase {
     func testSizeOverflow() throws {
         for shape in ["[4294967296,4294967296,16]", "[18446744073709551615]", "[9223372036854775808,0]"] {
             let path = try write(header: #"{"a":{"dtype":"F32","shape":\#(shape),"data_offsets":[0,8]}}"#, data: goodData)
-            expectError("overflow \(shape)", { _ = try SafetensorsFile(path: path) }) {
+            assertThrows(TSLMError.self, "overflow \(shape)", { _ = try SafetensorsFile(path: path) }) {
                 if case let .sizeOverflow(_, tensor, _) = $0 { tensor == "a" } else { false }
             }
         }
         let path = try write(header: #"{"a":{"dtype":"F32","shape":[100000000000000000000],"data_offsets":[0,8]}}"#, data: goodData)
-        expectError("dimension beyond 64 bits", { _ = try SafetensorsFile(path: path) }) {
+        assertThrows(TSLMError.self, "dimension beyond 64 bits", { _ = try SafetensorsFile(path: path) }) {
             if case .malformed = $0 { true } else { false }
         }
     }
 
     func testSizeMismatch() throws {
         let path = try write(header: #"{"a":{"dtype":"F32","shape":[3],"data_offsets":[0,8]}}"#, data: goodData)
-        expectError("size mismatch", { _ = try SafetensorsFile(path: path) }) {
+        assertThrows(TSLMError.self, "size mismatch", { _ = try SafetensorsFile(path: path) }) {
             if case let .sizeMismatch(_, tensor, expected, actual) = $0 { tensor == "a" && expected == 12 && actual == 8 } else { false }
         }
         let reversed = try write(header: #"{"a":{"dtype":"U8","shape":[0],"data_offsets":[8,0]}}"#, data: goodData)
-        expectError("begin after end", { _ = try SafetensorsFile(path: reversed) }) {
+        assertThrows(TSLMError.self, "begin after end", { _ = try SafetensorsFile(path: reversed) }) {
             if case .malformed = $0 { true } else { false }
         }
     }
 
     func testDuplicateNames() throws {
         let path = try write(header: #"{"a":{"dtype":"U8","shape":[4],"data_offsets":[0,4]},"a":{"dtype":"U8","shape":[4],"data_offsets":[4,8]}}"#, data: goodData)
-        expectError("duplicate", { _ = try SafetensorsFile(path: path) }) {
+        assertThrows(TSLMError.self, "duplicate", { _ = try SafetensorsFile(path: path) }) {
             if case let .duplicateTensor(_, name) = $0 { name == "a" } else { false }
         }
         let dupField = try write(header: #"{"a":{"dtype":"U8","dtype":"F32","shape":[4],"data_offsets":[0,4]}}"#, data: goodData)
-        expectError("duplicate field", { _ = try SafetensorsFile(path: dupField) }) {
+        assertThrows(TSLMError.self, "duplicate field", { _ = try SafetensorsFile(path: dupField) }) {
             if case .malformed = $0 { true } else { false }
         }
     }
@@ -255,7 +239,7 @@ final class SafetensorsTests: XCTestCase {
     func testUnsupportedDTypes() throws {
         for dtype in ["F8_E4M3", "F8_E5M2", "U16", "U32", "U64", "C64", "F4", "f32", "Q8_0"] {
             let path = try write(header: #"{"w":{"dtype":"\#(dtype)","shape":[2],"data_offsets":[0,2]}}"#, data: goodData)
-            expectError("dtype \(dtype)", { _ = try SafetensorsFile(path: path) }) {
+            assertThrows(TSLMError.self, "dtype \(dtype)", { _ = try SafetensorsFile(path: path) }) {
                 if case let .unsupportedDType(_, tensor, name) = $0 { tensor == "w" && name == dtype } else { false }
             }
         }
@@ -278,7 +262,7 @@ final class SafetensorsTests: XCTestCase {
         ]
         for (i, h) in cases.enumerated() {
             let path = try write(header: Array(h.utf8), data: goodData, name: "m\(i).safetensors")
-            expectError(h, { _ = try SafetensorsFile(path: path) }) {
+            assertThrows(TSLMError.self, h, { _ = try SafetensorsFile(path: path) }) {
                 if case .malformed = $0 { true } else { false }
             }
         }
@@ -287,7 +271,7 @@ final class SafetensorsTests: XCTestCase {
     func testBoolValuesAreChecked() throws {
         let path = try write(header: #"{"m":{"dtype":"BOOL","shape":[3],"data_offsets":[0,3]}}"#, data: [1, 2, 0])
         let f = try SafetensorsFile(path: path)
-        expectError("bool 2", { _ = try f.load(f.tensors[0]) }) {
+        assertThrows(TSLMError.self, "bool 2", { _ = try f.load(f.tensors[0]) }) {
             if case .malformed = $0 { true } else { false }
         }
     }
@@ -315,6 +299,37 @@ final class SafetensorsTests: XCTestCase {
         }
         XCTAssertThrowsError(try JSONValue.parse(Array(#"{"x":{"k":1,"k":2}}"#.utf8))) {
             XCTAssertEqual(($0 as? JSONParseError)?.kind, .duplicateKey("k", depth: 2))
+        }
+    }
+
+    /// Object keys are compared by their UTF-8 bytes: "▁が" (U+304C) and "▁か\u{3099}"
+    /// (U+304B U+3099) are canonically equivalent Swift strings but two different keys; a key
+    /// repeated byte for byte is still a duplicate, whether written raw or as escapes.
+    func testJSONKeysCompareByBytes() throws {
+        let composed = "\u{2581}\u{304C}", decomposed = "\u{2581}\u{304B}\u{3099}"
+        let text = #"{"\#(composed)":1,"\#(decomposed)":2}"#
+        let v = try JSONValue.parse(Array(text.utf8))
+        let members = try XCTUnwrap(v.objectValue)
+        XCTAssertEqual(members.count, 2)
+        XCTAssertEqual(members.keys.map { Array($0.utf8) }, [Array(composed.utf8), Array(decomposed.utf8)])
+        XCTAssertEqual(v[composed]?.intValue, 1)
+        XCTAssertEqual(v[decomposed]?.intValue, 2)
+        // The same keys written as \u escapes.
+        let escaped = try JSONValue.parse(Array(#"{"\u2581\u304c":1,"\u2581\u304b\u3099":2}"#.utf8))
+        XCTAssertEqual(escaped, v)
+        XCTAssertEqual(escaped[decomposed]?.intValue, 2)
+        // Values compare by bytes too, and serializing keeps both keys.
+        XCTAssertNotEqual(JSONValue.string(composed), JSONValue.string(decomposed))
+        XCTAssertEqual(try JSONValue.parse(Array(v.serialized.utf8)), v)
+        // A true duplicate (same bytes) is still an error, raw or escaped.
+        for dup in [#"{"\#(decomposed)":1,"\#(decomposed)":2}"#, #"{"\u2581\u304c":1,"\#(composed)":2}"#] {
+            XCTAssertThrowsError(try JSONValue.parse(Array(dup.utf8)), dup) {
+                guard case let .duplicateKey(k, depth)? = ($0 as? JSONParseError)?.kind else {
+                    return XCTFail("\(dup): \($0)")
+                }
+                XCTAssertEqual(depth, 1)
+                XCTAssertTrue(k == composed || k == decomposed)
+            }
         }
     }
 }

@@ -2,17 +2,13 @@ import Foundation
 import XCTest
 @testable import TSLMConvert
 @testable import TSLMFormat
+import TSLMTestSupport
 
 final class TokenizerImportTests: XCTestCase {
     private var dir: String = ""
 
     override func setUpWithError() throws {
-        dir = NSTemporaryDirectory() + "/tslm-tokenizer-\(UUID().uuidString)"
-        try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
-    }
-
-    override func tearDown() {
-        try? FileManager.default.removeItem(atPath: dir)
+        dir = try makeTemporaryDirectory(self, prefix: "tslm-tokenizer").path
     }
 
     // MARK: helpers
@@ -27,18 +23,6 @@ final class TokenizerImportTests: XCTestCase {
         try FileManager.default.createDirectory(atPath: d, withIntermediateDirectories: true)
         for (name, text) in files { try Data(text.utf8).write(to: URL(fileURLWithPath: d + "/" + name)) }
         return d
-    }
-
-    private func expectError(_ what: String, file: StaticString = #filePath, line: UInt = #line,
-                             _ body: () throws -> Void, _ matches: (TSLMError) -> Bool) {
-        do {
-            try body()
-            XCTFail("\(what): no error", file: file, line: line)
-        } catch let e as TSLMError {
-            XCTAssertTrue(matches(e), "\(what): unexpected error \(e)", file: file, line: line)
-        } catch {
-            XCTFail("\(what): not a TSLMError: \(error)", file: file, line: line)
-        }
     }
 
     private func isMalformed(_ e: TSLMError) -> Bool { if case .malformed = e { true } else { false } }
@@ -116,6 +100,51 @@ final class TokenizerImportTests: XCTestCase {
         XCTAssertEqual(m.array("tokenizer.sentencepiece.model"), .u8(modelBytes))
     }
 
+    /// A SentencePiece-style tokenizer.json whose vocabulary holds both "▁が" (U+2581 U+304C, id 8)
+    /// and the canonically equivalent "▁か\u{3099}" (U+2581 U+304B U+3099, id 9), as real Japanese
+    /// vocabularies do: both are imported at their own ids (Swift's `String ==` would call them
+    /// one duplicate key).
+    func testCanonicallyEquivalentVocabularyKeysStayDistinct() throws {
+        let folder = try fixture("canonical_keys")
+        let composed = "\u{2581}\u{304C}", decomposed = "\u{2581}\u{304B}\u{3099}"
+        XCTAssertEqual(composed, decomposed)  // what the bug tripped over
+        let m = try TokenizerImport.metadata(folder: folder)
+        assertValidKeys(m)
+        XCTAssertEqual(m.string("tokenizer.model"), "llama")
+        let tokens = try XCTUnwrap(m.strings("tokenizer.tokens"))
+        let expected = ["<unk>", "<s>", "</s>", "\u{2581}", "\u{304B}", "\u{304C}", "\u{3099}", "\u{2581}\u{304B}", composed, decomposed]
+        XCTAssertEqual(tokens.map { Array($0.utf8) }, expected.map { Array($0.utf8) })
+        XCTAssertEqual(Array(tokens[8].utf8), [0xE2, 0x96, 0x81, 0xE3, 0x81, 0x8C])
+        XCTAssertEqual(Array(tokens[9].utf8), [0xE2, 0x96, 0x81, 0xE3, 0x81, 0x8B, 0xE3, 0x82, 0x99])
+        XCTAssertEqual(m.strings("tokenizer.merges")?.map { Array($0.utf8) },
+                       ["\u{2581} \u{304B}", "\u{2581} \u{304C}", "\u{2581}\u{304B} \u{3099}"].map { Array($0.utf8) })
+        XCTAssertEqual(int32s(m, "tokenizer.token_type"), [2, 3, 3, 1, 1, 1, 1, 1, 1, 1])
+        XCTAssertEqual(m.int("tokenizer.unknown_token_id"), 0)
+        // The JSON text is kept byte for byte, and both tokens survive the .tslm codec.
+        let raw = try Data(contentsOf: URL(fileURLWithPath: folder + "/tokenizer.json"))
+        XCTAssertEqual(m.string("tokenizer.huggingface.json").map { Array($0.utf8) }, Array(raw))
+        let tslm = dir + "/canonical.tslm"
+        let w = try TSLMWriter(path: tslm, metadata: m)
+        try w.finish()
+        let back = try XCTUnwrap(TSLMFile(path: tslm).metadata.strings("tokenizer.tokens"))
+        XCTAssertEqual(back.map { Array($0.utf8) }, expected.map { Array($0.utf8) })
+    }
+
+    /// Added-token and special-token names resolve by exact bytes too: an unknown token named
+    /// with the decomposed spelling gets the decomposed token's id, not the composed one's.
+    func testSpecialTokenNamesResolveByBytes() throws {
+        let composed = "\u{304C}", decomposed = "\u{304B}\u{3099}"
+        let json = tokenizerJSON(vocab: [("<s>", 0), (composed, 1), (decomposed, 2)], extraModel: #""unk_token":"\#(decomposed)","#)
+        let d = try folder(["tokenizer.json": json,
+                            "tokenizer_config.json": #"{"bos_token":"\#(decomposed)","eos_token":"\#(composed)"}"#,
+                            "added_tokens.json": #"{"\#(decomposed)":2}"#])
+        let m = try TokenizerImport.metadata(folder: d)
+        XCTAssertEqual(m.int("tokenizer.unknown_token_id"), 2)
+        XCTAssertEqual(m.int("tokenizer.bos_token_id"), 2)
+        XCTAssertEqual(m.int("tokenizer.eos_token_id"), 1)
+        XCTAssertEqual(int32s(m, "tokenizer.token_type"), [1, 1, 2])  // the unknown token (2) wins over bos (3)
+    }
+
     func testSentencePieceProtoFields() throws {
         let bytes = try Array(Data(contentsOf: URL(fileURLWithPath: try fixture("sentencepiece/tokenizer.model"))))
         let sp = try SentencePieceModel(bytes: bytes, file: "tokenizer.model")
@@ -133,11 +162,11 @@ final class TokenizerImportTests: XCTestCase {
         XCTAssertEqual(bytes[0], 0x0A)  // field 1, length-delimited
         let firstLength = Int(bytes[1])
         for cut in [1, 2 + firstLength / 2, bytes.count - 1] {
-            expectError("cut at \(cut)", { _ = try SentencePieceModel(bytes: Array(bytes.prefix(cut)), file: "m") }, isMalformed)
+            assertThrows(TSLMError.self, "cut at \(cut)", { _ = try SentencePieceModel(bytes: Array(bytes.prefix(cut)), file: "m") }, isMalformed)
             // Through the folder importer too.
             let d = try folder([:])
             try Data(bytes.prefix(cut)).write(to: URL(fileURLWithPath: d + "/tokenizer.model"))
-            expectError("folder cut at \(cut)", { _ = try TokenizerImport.metadata(folder: d) }, isMalformed)
+            assertThrows(TSLMError.self, "folder cut at \(cut)", { _ = try TokenizerImport.metadata(folder: d) }, isMalformed)
         }
         // One piece "a" (score 1.5, type 1) wrapped with unknown fields of every skippable wire type.
         let piece: [UInt8] = [0x0A, 0x01, 0x61, 0x15] + withUnsafeBytes(of: Float(1.5).bitPattern.littleEndian, Array.init) + [0x18, 0x01]
@@ -169,9 +198,9 @@ final class TokenizerImportTests: XCTestCase {
             ("truncated fixed32", [0x0A, 0x03, 0x15, 0x00, 0x00]),
         ]
         for (what, b) in bad {
-            expectError(what, { _ = try SentencePieceModel(bytes: b, file: "m") }, isMalformed)
+            assertThrows(TSLMError.self, what, { _ = try SentencePieceModel(bytes: b, file: "m") }, isMalformed)
         }
-        expectError("bad UTF-8 piece", { _ = try SentencePieceModel(bytes: [0x0A, 0x03, 0x0A, 0x01, 0xFF], file: "m") }) {
+        assertThrows(TSLMError.self, "bad UTF-8 piece", { _ = try SentencePieceModel(bytes: [0x0A, 0x03, 0x0A, 0x01, 0xFF], file: "m") }) {
             if case .invalidUTF8 = $0 { true } else { false }
         }
     }
@@ -181,7 +210,7 @@ final class TokenizerImportTests: XCTestCase {
         let trainer: [UInt8] = [0x12, 0x03, 0xC8, 0x02, 0x05]  // bos_id (41) = 5
         let d = try folder([:])
         try Data(piece + trainer).write(to: URL(fileURLWithPath: d + "/tokenizer.model"))
-        expectError("bos id outside vocabulary", { _ = try TokenizerImport.metadata(folder: d) }, isMalformed)
+        assertThrows(TSLMError.self, "bos id outside vocabulary", { _ = try TokenizerImport.metadata(folder: d) }, isMalformed)
     }
 
     // MARK: tokenizer.json mapping rules
@@ -257,23 +286,23 @@ final class TokenizerImportTests: XCTestCase {
 
     func testIdDensity() throws {
         let gap = try folder(["tokenizer.json": tokenizerJSON(vocab: [("a", 0), ("b", 2)])])
-        expectError("gap", { _ = try TokenizerImport.metadata(folder: gap) }) {
+        assertThrows(TSLMError.self, "gap", { _ = try TokenizerImport.metadata(folder: gap) }) {
             if case let .malformed(_, reason) = $0 { reason.contains("id 1 is missing") } else { false }
         }
         let huge = try folder(["tokenizer.json": tokenizerJSON(vocab: [("a", 0), ("b", 1_000_000_000_000)])])
-        expectError("huge id", { _ = try TokenizerImport.metadata(folder: huge) }, isMalformed)
+        assertThrows(TSLMError.self, "huge id", { _ = try TokenizerImport.metadata(folder: huge) }, isMalformed)
         let dupId = try folder(["tokenizer.json": tokenizerJSON(vocab: [("a", 0), ("b", 0)])])
-        expectError("duplicate id", { _ = try TokenizerImport.metadata(folder: dupId) }) {
+        assertThrows(TSLMError.self, "duplicate id", { _ = try TokenizerImport.metadata(folder: dupId) }) {
             if case let .malformed(_, reason) = $0 { reason.contains("both have id 0") } else { false }
         }
         let negative = try folder(["tokenizer.json": tokenizerJSON(vocab: [("a", 0), ("b", -1)])])
-        expectError("negative id", { _ = try TokenizerImport.metadata(folder: negative) }, isMalformed)
+        assertThrows(TSLMError.self, "negative id", { _ = try TokenizerImport.metadata(folder: negative) }, isMalformed)
         let conflictingAdded = try folder(["tokenizer.json": tokenizerJSON(vocab: [("a", 0)], added: [(1, "<x>", true), (1, "<y>", true)])])
-        expectError("conflicting added tokens", { _ = try TokenizerImport.metadata(folder: conflictingAdded) }, isMalformed)
+        assertThrows(TSLMError.self, "conflicting added tokens", { _ = try TokenizerImport.metadata(folder: conflictingAdded) }, isMalformed)
         let gapAfterAdded = try folder(["tokenizer.json": tokenizerJSON(vocab: [("a", 0)]), "added_tokens.json": #"{"<x>": 2}"#])
-        expectError("gap before added_tokens.json token", { _ = try TokenizerImport.metadata(folder: gapAfterAdded) }, isMalformed)
+        assertThrows(TSLMError.self, "gap before added_tokens.json token", { _ = try TokenizerImport.metadata(folder: gapAfterAdded) }, isMalformed)
         let duplicateToken = try folder(["tokenizer.json": tokenizerJSON(vocab: [("a", 0), ("a", 1)])])
-        expectError("duplicate vocab key", { _ = try TokenizerImport.metadata(folder: duplicateToken) }, isMalformed)
+        assertThrows(TSLMError.self, "duplicate vocab key", { _ = try TokenizerImport.metadata(folder: duplicateToken) }, isMalformed)
 
         // An added token with a taken id replaces that entry; added_tokens.json extends.
         let overlay = try folder(["tokenizer.json": tokenizerJSON(vocab: [("a", 0), ("b", 1)], added: [(1, "<b>", true)]),
@@ -317,15 +346,15 @@ final class TokenizerImportTests: XCTestCase {
         XCTAssertEqual(dm.int("tokenizer.eos_token_id"), 3)
 
         let wrongType = try folder(["tokenizer.json": json, "tokenizer_config.json": #"{"add_bos_token":"yes"}"#])
-        expectError("add_bos_token string", { _ = try TokenizerImport.metadata(folder: wrongType) }) {
+        assertThrows(TSLMError.self, "add_bos_token string", { _ = try TokenizerImport.metadata(folder: wrongType) }) {
             if case let .wrongKeyType(_, key, _, _) = $0 { key == "add_bos_token" } else { false }
         }
         let badToken = try folder(["tokenizer.json": json, "tokenizer_config.json": #"{"eos_token":3}"#])
-        expectError("eos_token number", { _ = try TokenizerImport.metadata(folder: badToken) }) {
+        assertThrows(TSLMError.self, "eos_token number", { _ = try TokenizerImport.metadata(folder: badToken) }) {
             if case let .wrongKeyType(_, key, _, _) = $0 { key == "eos_token" } else { false }
         }
         let badTemplate = try folder(["tokenizer.json": json, "tokenizer_config.json": #"{"chat_template":7}"#])
-        expectError("chat_template number", { _ = try TokenizerImport.metadata(folder: badTemplate) }) {
+        assertThrows(TSLMError.self, "chat_template number", { _ = try TokenizerImport.metadata(folder: badTemplate) }) {
             if case let .wrongKeyType(_, key, _, _) = $0 { key == "chat_template" } else { false }
         }
     }
@@ -345,11 +374,11 @@ final class TokenizerImportTests: XCTestCase {
         ]
         for (what, files) in cases {
             let d = try folder(files)
-            expectError(what, { _ = try TokenizerImport.metadata(folder: d) }, isMalformed)
+            assertThrows(TSLMError.self, what, { _ = try TokenizerImport.metadata(folder: d) }, isMalformed)
         }
         let d = try folder([:])
         try Data([0x7B, 0x22, 0xFF, 0x22, 0x3A, 0x31, 0x7D]).write(to: URL(fileURLWithPath: d + "/tokenizer.json"))
-        expectError("bad UTF-8", { _ = try TokenizerImport.metadata(folder: d) }) {
+        assertThrows(TSLMError.self, "bad UTF-8", { _ = try TokenizerImport.metadata(folder: d) }) {
             if case let .invalidUTF8(file, _) = $0 { file.hasSuffix("tokenizer.json") } else { false }
         }
     }

@@ -1,5 +1,6 @@
 import XCTest
 @testable import TSLMFormat
+import TSLMTestSupport
 
 /// q8_0 / q4_0 / q4_1 against the reference `gguf` Python package (0.19.0), bit for bit, plus
 /// error-bound and dot-product properties on seeded data.

@@ -1,5 +1,6 @@
 import XCTest
 @testable import TSLMFormat
+import TSLMTestSupport
 
 /// `DTypeConversion.convert`: identity copies, float round trips, rejection of integer types,
 /// and chunking across the 1M-element pivot boundary.
@@ -32,10 +33,10 @@ final class DTypeConversionTests: XCTestCase {
     }
 
     func testIdentityWithWrongSizeThrowsSizeMismatch() {
-        assertThrowsTSLM("f32 [4] from 15 bytes", { try self.convert([UInt8](repeating: 0, count: 15), .f32, .f32, [4]) }) {
+        assertThrows(TSLMError.self, "f32 [4] from 15 bytes", { try self.convert([UInt8](repeating: 0, count: 15), .f32, .f32, [4]) }) {
             if case .sizeMismatch(_, "x", 16, 15) = $0 { return true } else { return false }
         }
-        assertThrowsTSLM("f32→f16 [4] from 15 bytes", { try self.convert([UInt8](repeating: 0, count: 15), .f32, .f16, [4]) }) {
+        assertThrows(TSLMError.self, "f32→f16 [4] from 15 bytes", { try self.convert([UInt8](repeating: 0, count: 15), .f32, .f16, [4]) }) {
             if case .sizeMismatch(_, "x", 16, 15) = $0 { return true } else { return false }
         }
     }
@@ -97,11 +98,11 @@ final class DTypeConversionTests: XCTestCase {
         for a in ints {
             for b in DType.allCases where b != a {
                 let src = [UInt8](repeating: 0, count: a.byteCount(shape: [64])!)
-                assertThrowsTSLM("\(a) → \(b)", { try self.convert(src, a, b, [64]) }) {
+                assertThrows(TSLMError.self, "\(a) → \(b)", { try self.convert(src, a, b, [64]) }) {
                     if case let .unsupportedDType(_, tensor, dtype) = $0 { return tensor == "x" && dtype.contains("\(a)") } else { return false }
                 }
                 let fsrc = [UInt8](repeating: 0, count: b.byteCount(shape: [64])!)
-                assertThrowsTSLM("\(b) → \(a)", { try self.convert(fsrc, b, a, [64]) }) {
+                assertThrows(TSLMError.self, "\(b) → \(a)", { try self.convert(fsrc, b, a, [64]) }) {
                     if case .unsupportedDType = $0 { return true } else { return false }
                 }
             }
@@ -109,10 +110,10 @@ final class DTypeConversionTests: XCTestCase {
     }
 
     func testBadShapesAreRejected() {
-        assertThrowsTSLM("q8_0 with an inner dim of 40", { try self.convert([UInt8](repeating: 0, count: 160), .f32, .q8_0, [40]) }) {
+        assertThrows(TSLMError.self, "q8_0 with an inner dim of 40", { try self.convert([UInt8](repeating: 0, count: 160), .f32, .q8_0, [40]) }) {
             if case .invalidShape(_, "x", [40], _) = $0 { return true } else { return false }
         }
-        assertThrowsTSLM("q4_0 scalar", { try self.convert([0, 0, 0, 0], .f32, .q4_0, []) }) {
+        assertThrows(TSLMError.self, "q4_0 scalar", { try self.convert([0, 0, 0, 0], .f32, .q4_0, []) }) {
             if case .invalidShape = $0 { return true } else { return false }
         }
     }

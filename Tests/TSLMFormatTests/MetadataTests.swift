@@ -1,5 +1,6 @@
 import XCTest
 @testable import TSLMFormat
+import TSLMTestSupport
 
 /// Metadata: key rules, the ordered-dictionary behaviour, accessors, and a round trip of every
 /// value and array type through `TSLMWriter` and `TSLMFile`.
@@ -156,7 +157,7 @@ final class MetadataTests: XCTestCase {
             md["good.key"] = .u8(1)
             md[key] = .u8(2)
             let w = try TSLMWriter(path: path, metadata: md)
-            assertThrowsTSLM("key '\(key)'", { try w.finish() }) {
+            assertThrows(TSLMError.self, "key '\(key)'", { try w.finish() }) {
                 if case let .invalidArgument(_, reason) = $0 { return reason.contains("'\(key)'") } else { return false }
             }
             XCTAssertFalse(FileManager.default.fileExists(atPath: path))

@@ -1,5 +1,6 @@
 import XCTest
 @testable import TSLMFormat
+import TSLMTestSupport
 
 /// The corrupt-file matrix: every way a `.tslm` file can be wrong raises its own `TSLMError`
 /// case (matched by pattern), never a crash; then a seeded fuzz loop.
@@ -22,7 +23,7 @@ final class TSLMCorruptFileTests: XCTestCase {
                          _ matches: @escaping (TSLMError) -> Bool) throws {
         let path = try write(bytes)
         for mmap in [true, false] {
-            let e = assertThrowsTSLM("\(what) (mmap: \(mmap))", { try TSLMFile(path: path, mmap: mmap) }, file: file, line: line, matches)
+            let e = assertThrows(TSLMError.self, "\(what) (mmap: \(mmap))", { try TSLMFile(path: path, mmap: mmap) }, file: file, line: line, matches)
             // Every message names the file.
             if let e { XCTAssertTrue(e.description.contains(path), "\(e)", file: file, line: line) }
         }
@@ -98,10 +99,10 @@ final class TSLMCorruptFileTests: XCTestCase {
     func testMissingFileAndDirectory() throws {
         let missing = dir.appendingPathComponent("absent.tslm").path
         for mmap in [true, false] {
-            assertThrowsTSLM("missing file", { try TSLMFile(path: missing, mmap: mmap) }) {
+            assertThrows(TSLMError.self, "missing file", { try TSLMFile(path: missing, mmap: mmap) }) {
                 if case let .io(file, _, errno) = $0 { return file == missing && errno == ENOENT } else { return false }
             }
-            assertThrowsTSLM("a directory", { try TSLMFile(path: self.dir.path, mmap: mmap) }) {
+            assertThrows(TSLMError.self, "a directory", { try TSLMFile(path: self.dir.path, mmap: mmap) }) {
                 if case .io = $0 { return true } else { return false }
             }
         }
@@ -209,7 +210,7 @@ final class TSLMCorruptFileTests: XCTestCase {
         for mmap in [true, false] {
             let file = try TSLMFile(path: path, mmap: mmap)  // open does not read tensor bytes
             XCTAssertEqual(try file.tensorData("a").array.count, 64)  // uncompressed data is served as is
-            assertThrowsTSLM("verify", { try file.verify() }) {
+            assertThrows(TSLMError.self, "verify", { try file.verify() }) {
                 if case let .checksumMismatch(_, what, _, _) = $0 { return what.contains("'a'") } else { return false }
             }
         }
@@ -218,10 +219,10 @@ final class TSLMCorruptFileTests: XCTestCase {
         g[192 + 6] ^= 0x01
         let gp = try write(g, "g.tslm")
         let file = try TSLMFile(path: gp)
-        assertThrowsTSLM("tensorData of a corrupt compressed tensor", { try file.tensorData("z") }) {
+        assertThrows(TSLMError.self, "tensorData of a corrupt compressed tensor", { try file.tensorData("z") }) {
             if case let .checksumMismatch(_, what, _, _) = $0 { return what.contains("'z'") } else { return false }
         }
-        assertThrowsTSLM("verify", { try file.verify() }) {
+        assertThrows(TSLMError.self, "verify", { try file.verify() }) {
             if case .checksumMismatch = $0 { return true } else { return false }
         }
     }
@@ -291,7 +292,7 @@ final class TSLMCorruptFileTests: XCTestCase {
         for mmap in [true, false] {
             do {
                 let f = try TSLMFile(path: path, mmap: mmap)
-                assertThrowsTSLM("tensorData", { try f.tensorData("z") }) { _ in true }
+                assertThrows(TSLMError.self, "tensorData", { try f.tensorData("z") }) { _ in true }
             } catch let e as TSLMError {
                 guard case let .malformed(_, reason) = e else { return XCTFail("\(e)") }
                 XCTAssertTrue(reason.contains("'z'"), reason)
@@ -381,10 +382,10 @@ final class TSLMCorruptFileTests: XCTestCase {
             let path = try write(bytes)
             for mmap in [true, false] {
                 let f = try TSLMFile(path: path, mmap: mmap)
-                assertThrowsTSLM("\(what): tensorData", { try f.tensorData("z") }) {
+                assertThrows(TSLMError.self, "\(what): tensorData", { try f.tensorData("z") }) {
                     if case .compression(_, "z", _) = $0 { return true } else { return false }
                 }
-                assertThrowsTSLM("\(what): verify", { try f.verify() }) {
+                assertThrows(TSLMError.self, "\(what): verify", { try f.verify() }) {
                     if case .compression(_, "z", _) = $0 { return true } else { return false }
                 }
             }
@@ -392,7 +393,7 @@ final class TSLMCorruptFileTests: XCTestCase {
         // A valid frame of the wrong length: 1024 bytes where the entry says f32 [512] (2048).
         let path = try write(variant { $0.tensors[2].dims = [512]; $0.tensors[2].size = 2048 })
         let f = try TSLMFile(path: path)
-        assertThrowsTSLM("frame shorter than size", { try f.tensorData("z") }) {
+        assertThrows(TSLMError.self, "frame shorter than size", { try f.tensorData("z") }) {
             if case .compression(_, "z", _) = $0 { return true } else { return false }
         }
     }

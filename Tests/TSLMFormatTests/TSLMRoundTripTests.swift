@@ -1,5 +1,6 @@
 import XCTest
 @testable import TSLMFormat
+import TSLMTestSupport
 
 /// Write with `TSLMWriter`, read back with `TSLMFile` (mapped and read), and compare entries,
 /// bytes, alignment and checksums; plus the compression decision.
@@ -83,7 +84,7 @@ final class TSLMRoundTripTests: XCTestCase {
             var progress: [Int] = []
             try f.verify { done, total in XCTAssertEqual(total, specs.count); progress.append(done) }
             XCTAssertEqual(progress, Array(1...specs.count))
-            assertThrowsTSLM("missing tensor", { try f.tensorData("nope") }) {
+            assertThrows(TSLMError.self, "missing tensor", { try f.tensorData("nope") }) {
                 if case .missingTensor(_, "nope") = $0 { return true } else { return false }
             }
         }

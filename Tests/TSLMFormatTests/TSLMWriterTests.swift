@@ -1,5 +1,6 @@
 import XCTest
 @testable import TSLMFormat
+import TSLMTestSupport
 
 /// Writer argument checks and atomicity: the destination is either the old file or the new
 /// complete one, and no temporary file is left behind.
@@ -75,7 +76,7 @@ final class TSLMWriterTests: XCTestCase {
             do {
                 let w = try TSLMWriter(path: dest)
                 try addSmall(w, "x")
-                assertThrowsTSLM(what, { try op(w) }, matches)
+                assertThrows(TSLMError.self, what, { try op(w) }, matches)
                 // The writer stays usable after a rejected tensor; the bad one left no trace.
                 XCTAssertEqual(w.entries.map(\.name), ["x"], what)
             }
@@ -102,11 +103,11 @@ final class TSLMWriterTests: XCTestCase {
             md["Not A Key"] = .u8(1)
             let w = try TSLMWriter(path: dest, metadata: md)
             try addSmall(w)
-            assertThrowsTSLM("finish with an invalid key", { try w.finish() }) {
+            assertThrows(TSLMError.self, "finish with an invalid key", { try w.finish() }) {
                 if case .invalidArgument(_, let reason) = $0 { return reason.contains("Not A Key") } else { return false }
             }
             // A failed finish ends the writer: further tensors are refused.
-            assertThrowsTSLM("addTensor after a failed finish", { try self.addSmall(w, "z") }) {
+            assertThrows(TSLMError.self, "addTensor after a failed finish", { try self.addSmall(w, "z") }) {
                 if case .invalidArgument = $0 { return true } else { return false }
             }
         }
@@ -139,7 +140,7 @@ final class TSLMWriterTests: XCTestCase {
         XCTAssertEqual(try directoryListing(), ["model.tslm"])
         // finish() twice is harmless; addTensor afterwards is refused.
         XCTAssertNoThrow(try w.finish())
-        assertThrowsTSLM("addTensor after finish", { try self.addSmall(w, "late") }) {
+        assertThrows(TSLMError.self, "addTensor after finish", { try self.addSmall(w, "late") }) {
             if case .invalidArgument = $0 { return true } else { return false }
         }
     }
@@ -165,7 +166,7 @@ final class TSLMWriterTests: XCTestCase {
     }
 
     func testUnwritableDirectoryThrowsIO() {
-        assertThrowsTSLM("missing directory", { try TSLMWriter(path: self.dir.appendingPathComponent("no/such/dir/m.tslm").path) }) {
+        assertThrows(TSLMError.self, "missing directory", { try TSLMWriter(path: self.dir.appendingPathComponent("no/such/dir/m.tslm").path) }) {
             if case .io(_, _, let errno) = $0 { return errno == ENOENT } else { return false }
         }
     }

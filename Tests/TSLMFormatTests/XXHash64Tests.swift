@@ -1,5 +1,6 @@
 import XCTest
 @testable import TSLMFormat
+import TSLMTestSupport
 
 /// XXH64 against the reference `xxhash` Python package (fixture `xxhash64.txt`, made by
 /// `tools/make_format_fixtures.py`), one-shot and streamed.

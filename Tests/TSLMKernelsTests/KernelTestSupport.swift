@@ -1,5 +1,6 @@
 import TSLMFormat
 @testable import TSLMKernels
+import TSLMTestSupport
 
 /// Named tolerances of the kernel tests, each with its rationale.
 enum Tolerance {
@@ -29,22 +30,6 @@ enum Tolerance {
     static let elementwise: Float = 1.2e-7
 }
 
-/// Deterministic SplitMix64 random numbers.
-struct TestRandom {
-    var state: UInt64
-    init(seed: UInt64) { state = seed }
-    mutating func next() -> UInt64 {
-        state &+= 0x9E37_79B9_7F4A_7C15
-        var z = state
-        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-        return z ^ (z >> 31)
-    }
-    /// Uniform in [-1, 1).
-    mutating func uniform() -> Float { Float(next() >> 40) / Float(1 << 23) - 1 }
-    mutating func floats(_ n: Int, scale: Float = 1) -> [Float] { (0..<n).map { _ in uniform() * scale } }
-}
-
 /// A weight matrix with owned storage, made from f32 values.
 final class TestMatrix {
     let storage: UnsafeMutableRawPointer
@@ -70,7 +55,7 @@ final class TestMatrix {
     }
 
     /// Random rows with varying magnitudes (each row scaled by 2^k, k in −3...3).
-    convenience init(random rng: inout TestRandom, dtype: DType, rows: Int, cols: Int, offset: Int = 0) {
+    convenience init(random rng: inout SplitMix64, dtype: DType, rows: Int, cols: Int, offset: Int = 0) {
         var values = [Float](repeating: 0, count: rows * cols)
         for r in 0..<rows {
             let scale = Float(1 << Int(rng.next() % 7)) / 8

@@ -1,6 +1,7 @@
 import XCTest
 import TSLMFormat
 @testable import TSLMKernels
+import TSLMTestSupport
 
 final class MatrixKernelTests: XCTestCase {
     static let pools = [ThreadPool(threads: 1), ThreadPool(threads: 2)]
@@ -51,7 +52,7 @@ final class MatrixKernelTests: XCTestCase {
     }
 
     func testMatvecMatchesReferences() {
-        var rng = TestRandom(seed: 1)
+        var rng = SplitMix64(seed: 1)
         for dtype in Self.matrixDTypes {
             for (rows, cols) in Self.shapes {
                 let m = TestMatrix(random: &rng, dtype: dtype, rows: rows, cols: cols, offset: Int(rng.next() % 3))
@@ -81,7 +82,7 @@ final class MatrixKernelTests: XCTestCase {
     }
 
     func testFloatMatvecOddColumnCounts() {
-        var rng = TestRandom(seed: 2)
+        var rng = SplitMix64(seed: 2)
         for dtype in [DType.f32, .f16, .bf16] {
             for cols in [1, 5, 8, 37, 100] {
                 let m = TestMatrix(random: &rng, dtype: dtype, rows: 5, cols: cols, offset: 1)
@@ -97,7 +98,7 @@ final class MatrixKernelTests: XCTestCase {
     func testQuantizedMatvecIsExactForQuantizableActivations() {
         // Activations that are exactly representable after quantization (small integers, one
         // 127 per block) make the fast path agree with the exact reference up to rounding.
-        var rng = TestRandom(seed: 3)
+        var rng = SplitMix64(seed: 3)
         let cols = 256
         var x = (0..<cols).map { _ in Float(Int(rng.next() % 255) - 127) }
         for b in 0..<(cols / 32) { x[32 * b] = 127 }
@@ -111,7 +112,7 @@ final class MatrixKernelTests: XCTestCase {
     }
 
     func testMatmulMatchesReferences() {
-        var rng = TestRandom(seed: 4)
+        var rng = SplitMix64(seed: 4)
         for dtype in Self.matrixDTypes + [.i8] {
             for (rows, cols, n) in [(3, 64, 1), (17, 96, 5), (5, 2048, 17), (33, 32, 33)] {
                 let m = TestMatrix(random: &rng, dtype: dtype, rows: rows, cols: cols)
@@ -139,7 +140,7 @@ final class MatrixKernelTests: XCTestCase {
     }
 
     func testDequantizeRowMatchesReference() {
-        var rng = TestRandom(seed: 5)
+        var rng = SplitMix64(seed: 5)
         for dtype in Self.matrixDTypes + [.i8, .f64] {
             for cols in [32, 96, 2048] {
                 let m = TestMatrix(random: &rng, dtype: dtype, rows: 3, cols: cols, offset: 1)
@@ -179,7 +180,7 @@ final class MatrixKernelTests: XCTestCase {
     }
 
     func testActivationQuantizationMatchesReference() {
-        var rng = TestRandom(seed: 6)
+        var rng = SplitMix64(seed: 6)
         var x = rng.floats(32 * 8, scale: 3)
         x[5] = .nan
         x[40] = 0; for i in 64..<96 { x[i] = 0 }  // an all-zero block

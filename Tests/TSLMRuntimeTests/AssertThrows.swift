@@ -1,14 +1,9 @@
 import XCTest
+import TSLMTestSupport
 
-/// Fails unless `body` throws an error of type `E` for which `check` holds.
+/// Fails unless `body` throws an error of type `E` for which `check` holds: the shared
+/// `TSLMTestSupport.assertThrows`, under the signature this target's tests call.
 func assertThrows<E: Error>(_ type: E.Type, _ body: @autoclosure () throws -> Any, file: StaticString = #filePath,
                             line: UInt = #line, _ check: (E) -> Bool) {
-    do {
-        _ = try body()
-        XCTFail("expected an error", file: file, line: line)
-    } catch let e as E {
-        XCTAssertTrue(check(e), "unexpected error: \(e)", file: file, line: line)
-    } catch {
-        XCTFail("not a \(E.self): \(error)", file: file, line: line)
-    }
+    TSLMTestSupport.assertThrows(type, try body(), file: file, line: line, check)
 }

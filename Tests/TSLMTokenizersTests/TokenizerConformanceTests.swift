@@ -1,5 +1,6 @@
 import Foundation
 import TSLMFormat
+import TSLMTestSupport
 @testable import TSLMTokenizers
 import XCTest
 

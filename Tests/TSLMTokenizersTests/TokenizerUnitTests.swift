@@ -1,5 +1,6 @@
 import Foundation
 import TSLMFormat
+import TSLMTestSupport
 @testable import TSLMTokenizers
 import XCTest
 
@@ -144,13 +145,66 @@ final class TokenizerUnitTests: XCTestCase {
         XCTAssertThrowsError(try Tokenizer(metadata: m)) { XCTAssertEqual($0 as? TokenizerError, .missingKey("tokenizer.scores")) }
     }
 
+    /// A SentencePiece-style tokenizer whose vocabulary (and tokenizer.json) holds both "▁が"
+    /// (U+2581 U+304C) and the canonically equivalent "▁か\u{3099}" (U+2581 U+304B U+3099), as
+    /// the converter stores it (see TSLMConvertTests' `canonical_keys` fixture). The JSON is read
+    /// by the shared parser (TSLMFormat's `JSONValue`): both keys load, each text encodes to its
+    /// own token and decodes to its own bytes.
+    func testCanonicallyEquivalentTokensFromHuggingFaceJSON() throws {
+        let composed = "\u{2581}\u{304C}", decomposed = "\u{2581}\u{304B}\u{3099}"
+        let tokens = ["<unk>", "<s>", "</s>", "\u{2581}", "\u{304B}", "\u{304C}", "\u{3099}", "\u{2581}\u{304B}", composed, decomposed]
+        let merges = ["\u{2581} \u{304B}", "\u{2581} \u{304C}", "\u{2581}\u{304B} \u{3099}"]
+        let vocab = tokens.enumerated().map { "\(JSONValue.quote($1)):\($0)" }.joined(separator: ",")
+        let json = #"""
+            {"version":"1.0","added_tokens":[{"id":0,"content":"<unk>","special":true},{"id":1,"content":"<s>","special":true},{"id":2,"content":"</s>","special":true}],
+             "normalizer":{"type":"Sequence","normalizers":[{"type":"Prepend","prepend":"▁"},{"type":"Replace","pattern":{"String":" "},"content":"▁"}]},
+             "pre_tokenizer":null,
+             "decoder":{"type":"Sequence","decoders":[{"type":"Replace","pattern":{"String":"▁"},"content":" "},{"type":"ByteFallback"},{"type":"Fuse"},{"type":"Strip","content":" ","start":1,"stop":0}]},
+             "model":{"type":"BPE","unk_token":"<unk>","byte_fallback":true,"ignore_merges":false,"vocab":{\#(vocab)},"merges":\#(JSONValue.array(merges.map(JSONValue.string)).serialized)}}
+            """#
+        var m = Metadata()
+        m["tokenizer.model"] = .string("llama")
+        m["tokenizer.tokens"] = .array(.string(tokens))
+        m["tokenizer.token_type"] = .array(.i32([2, 3, 3, 1, 1, 1, 1, 1, 1, 1]))
+        m["tokenizer.merges"] = .array(.string(merges))
+        m["tokenizer.unknown_token_id"] = .u32(0)
+        m["tokenizer.bos_token_id"] = .u32(1)
+        m["tokenizer.huggingface.json"] = .string(json)  // no tokenizer.pre: the JSON's pipeline is used
+        let tok = try Tokenizer(metadata: m)
+        XCTAssertEqual(tok.id(of: composed), 8)
+        XCTAssertEqual(tok.id(of: decomposed), 9)
+        XCTAssertEqual(tok.encode("\u{304C}", addSpecial: false), [8])
+        XCTAssertEqual(tok.encode("\u{304B}\u{3099}", addSpecial: false), [9])
+        XCTAssertEqual(tok.encode("\u{304C} \u{304B}\u{3099}"), [1, 8, 9])
+        XCTAssertEqual(Array(tok.decode([8, 9]).utf8), Array("\u{304C} \u{304B}\u{3099}".utf8))
+    }
+
+    /// tokenizer.json problems are `TokenizerError.malformed` naming the metadata key; a U+FEFF
+    /// that starts a string survives (Foundation's JSONSerialization drops it on Linux).
+    func testHuggingFaceJSONErrorsAndByteOrderMark() throws {
+        let hf = try HuggingFaceJSON(#"{"added_tokens":[{"id":5,"content":"\#u{FEFF}<x>","special":true},{"id":6,"content":"y"}],"model":{"ignore_merges":true}}"#)
+        XCTAssertEqual(hf.addedTokens.map { Array($0.content.utf8) }, [[0xEF, 0xBB, 0xBF, 0x3C, 0x78, 0x3E], [0x79]])
+        XCTAssertEqual(hf.addedTokens.map(\.special), [true, false])
+        XCTAssertTrue(hf.ignoreMerges)
+        XCTAssertTrue(try HuggingFaceJSON("{}").addedTokens.isEmpty)
+        for bad in ["{not json", "[]", #"{"model":[]}"#, #"{"model":{"ignore_merges":1}}"#, #"{"added_tokens":{}}"#,
+                    #"{"added_tokens":[{"id":"1","content":"a"}]}"#, #"{"added_tokens":[{"id":1,"content":"a","special":"yes"}]}"#,
+                    #"{"model":{},"model":{}}"#] {
+            XCTAssertThrowsError(try HuggingFaceJSON(bad), bad) {
+                guard case let .malformed(key, reason)? = $0 as? TokenizerError else { return XCTFail("\(bad): \($0)") }
+                XCTAssertEqual(key, "tokenizer.huggingface.json")
+                XCTAssertTrue(reason.hasPrefix("not a readable tokenizer.json"), reason)
+            }
+        }
+    }
+
     func testSentencePieceBOSAndChatTimeValueTokens() throws {
         let tok = try Tokenizer(metadata: TokenizerConformanceTests.sentencePieceMetadata())
         XCTAssertEqual(tok.encode("hi").first, 1)
         XCTAssertEqual(tok.encode("hi", addSpecial: false).first, tok.encode("hi").dropFirst().first)
         // 10,001 value tokens found by the trie, longest match first.
         let base = Int32(tok.vocabularySize - 10001)
-        var rng = SystemRandomNumberGenerator()
+        var rng = SplitMix64(seed: 10_001)
         let picks = (0..<2000).map { _ in Int.random(in: 0...10000, using: &rng) }
         let text = picks.map(TokenizerConformanceTests.valueToken).joined()
         let start = Date()

@@ -47,11 +47,11 @@ public enum GGMLType: UInt32, Sendable, CaseIterable, CustomStringConvertible {
         case .f16, .bf16, .i16: 2
         case .f64, .i64: 8
         case .i8: 1
-        case .q4_0: 18
-        case .q4_1: 20
+        case .q4_0: BlockQ4_0.byteCount
+        case .q4_1: BlockQ4_1.byteCount
         case .q5_0: 22
         case .q5_1: 24
-        case .q8_0: 34
+        case .q8_0: BlockQ8_0.byteCount
         case .q2_K: 84
         case .q3_K: 110
         case .q4_K: 144

@@ -123,10 +123,9 @@ public enum GGUFImporter {
         return SourceTensor(name: info.name, dtype: dtype, shape: shape) {
             let data = decode ? try gguf.readFloat32(info) : try gguf.readBytes(info)
             guard let heads else { return data }
-            let layout = try GGUFRowPermutation.rowLayout(shape: shape, dtype: dtype, heads: heads,
-                                                          file: gguf.path, tensor: info.name)
-            return data.withUnsafeBytes {
-                GGUFRowPermutation.apply($0, rows: layout.rows, rowBytes: layout.rowBytes, heads: heads, inverse: true)
+            return try data.withUnsafeBytes {
+                try GGUFRowPermutation.apply($0, shape: shape, dtype: dtype, heads: heads, inverse: true,
+                                             file: gguf.path, tensor: info.name)
             }
         }
     }
@@ -146,7 +145,7 @@ public enum GGUFRowPermutation {
     /// Rows and bytes per row of a tensor to permute with `heads` heads; throws `invalidShape`
     /// when the row count is not a multiple of `2·heads` or the bytes do not split into rows.
     public static func rowLayout(shape: [Int], dtype: DType, heads: Int, file: String,
-                                 tensor: String) throws -> (rows: Int, rowBytes: Int) {
+                                 tensor: String) throws(TSLMError) -> (rows: Int, rowBytes: Int) {
         guard let rows = shape.first, heads > 0, heads <= rows, rows % heads == 0, (rows / heads) % 2 == 0 else {
             throw TSLMError.invalidShape(file: file, tensor: tensor, shape: shape,
                                          reason: "rows are not a multiple of 2 × \(heads) heads (RoPE permutation)")
@@ -176,20 +175,22 @@ public enum GGUFRowPermutation {
         }
     }
 
-    /// Returns the rows of `src` (`rows` rows of `rowBytes` bytes) permuted forward (HF →
-    /// llama.cpp) or, with `inverse`, back (llama.cpp → HF).
-    public static func apply(_ src: UnsafeRawBufferPointer, rows: Int, rowBytes: Int, heads: Int,
-                             inverse: Bool) -> TensorData {
-        let out = TensorData(allocating: src.count)
+    /// Returns the rows of `src`, tensor `tensor` of `file` with `shape` and `dtype`, permuted
+    /// forward (HF → llama.cpp) or, with `inverse`, back (llama.cpp → HF).
+    ///
+    /// Throws `invalidShape` naming the tensor and its shape when the rows do not split into
+    /// `2·heads` groups (see `rowLayout`) or when `src` does not hold exactly the bytes the shape
+    /// gives; it never returns the rows unpermuted.
+    public static func apply(_ src: UnsafeRawBufferPointer, shape: [Int], dtype: DType, heads: Int, inverse: Bool,
+                             file: String, tensor: String) throws(TSLMError) -> TensorData {
+        let (rows, rowBytes) = try rowLayout(shape: shape, dtype: dtype, heads: heads, file: file, tensor: tensor)
         let (total, overflow) = rows.multipliedReportingOverflow(by: rowBytes)
-        guard rows > 0, rowBytes > 0, heads > 0, heads <= rows, rows % heads == 0, (rows / heads) % 2 == 0,
-              !overflow, src.count == total,
-              let s = src.baseAddress, let d = out.mutableBytes.baseAddress else {
-            if let s = src.baseAddress, let d = out.mutableBytes.baseAddress, src.count > 0 {
-                d.copyMemory(from: s, byteCount: src.count)
-            }
-            return out
+        guard !overflow, src.count == total else {
+            throw TSLMError.invalidShape(file: file, tensor: tensor, shape: shape,
+                                         reason: "\(src.count) bytes of data, but \(rows) rows of \(rowBytes) bytes (\(dtype)) need \(overflow ? "more than Int.max" : String(total)) (RoPE permutation)")
         }
+        let out = TensorData(allocating: src.count)
+        guard total > 0, let s = src.baseAddress, let d = out.mutableBytes.baseAddress else { return out }
         for r in 0..<rows {
             let from = sourceRow(r, rows: rows, heads: heads, inverse: inverse)
             (d + r * rowBytes).copyMemory(from: s + from * rowBytes, byteCount: rowBytes)

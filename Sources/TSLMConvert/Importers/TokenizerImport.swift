@@ -154,12 +154,12 @@ public enum TokenizerImport {
             guard let obj = root.objectValue else {
                 throw TSLMError.malformed(file: addedPath, reason: "top level is a JSON \(root.kindName), not an object")
             }
-            let specialNames = Set(specialTokenNames(config: config, specialMap: special))
+            let specialNames = Set(specialTokenNames(config: config, specialMap: special).map(UTF8Key.init))
             for (token, idValue) in obj.pairs {
                 guard let id = idValue.intValue, id >= 0 else {
                     throw TSLMError.malformed(file: addedPath, reason: "token '\(token)' has id \(idValue.serialized), not a non-negative integer")
                 }
-                try vocab.addAdded(id: id, token: token, special: specialNames.contains(token), file: addedPath)
+                try vocab.addAdded(id: id, token: token, special: specialNames.contains(UTF8Key(token)), file: addedPath)
             }
         }
 
@@ -167,10 +167,11 @@ public enum TokenizerImport {
         let final = try vocab.finish(file: fileExists(jsonPath) ? jsonPath : spPath)
         if !final.tokens.isEmpty {
             var types = final.types
-            var idOf: [String: Int] = [:]
+            // Token text → first id, by exact bytes (canonically equivalent tokens differ).
+            var idOf: [UTF8Key: Int] = [:]
             idOf.reserveCapacity(final.tokens.count)
-            for (i, t) in final.tokens.enumerated() where idOf[t] == nil { idOf[t] = i }
-            if let unk = unknownTokenName, let id = idOf[unk] {
+            for (i, t) in final.tokens.enumerated() where idOf[UTF8Key(t)] == nil { idOf[UTF8Key(t)] = i }
+            if let unk = unknownTokenName, let id = idOf[UTF8Key(unk)] {
                 types[id] = 2
                 fallbackIds.append(("unknown", id))
             }
@@ -183,7 +184,7 @@ public enum TokenizerImport {
                 let bytes = try readSmallFile(spPath, maxBytes: 64 << 20)
                 let sp = try SentencePieceModel(bytes: bytes, file: spPath)
                 if sp.pieces.count <= final.tokens.count,
-                   zip(sp.pieces, final.tokens).allSatisfy({ $0.piece == $1 }) {
+                   zip(sp.pieces, final.tokens).allSatisfy({ $0.piece.utf8.elementsEqual($1.utf8) }) {
                     scores = sp.pieces.map(\.score)
                     spBytes = bytes
                 }
@@ -199,7 +200,7 @@ public enum TokenizerImport {
             for (key, id) in fallbackIds { ids[key] = id }
             for (key, name) in try specialTokenNamesByRole(config: config, configPath: configPath,
                                                            specialMap: special, specialPath: specialPath) {
-                if let id = idOf[name] { ids[key] = id }
+                if let id = idOf[UTF8Key(name)] { ids[key] = id }
             }
             for key in ["bos", "eos", "unknown", "pad"] {
                 if let id = ids[key], let v = UInt32(exactly: id) { out["tokenizer.\(key)_token_id"] = .u32(v) }
@@ -324,10 +325,11 @@ struct TokenizerVocabulary {
         guard id >= 0 else { throw TSLMError.malformed(file: file, reason: "added token '\(token)' has negative id \(id)") }
         var type: Int32 = special ? 3 : 4
         if let old = byId[id] {
-            if old.fromAdded, old.token != token {
+            let sameText = old.token.utf8.elementsEqual(token.utf8)
+            if old.fromAdded, !sameText {
                 throw TSLMError.malformed(file: file, reason: "added tokens '\(old.token)' and '\(token)' both have id \(id)")
             }
-            if old.token == token, !special, old.type == 2 || old.type == 3 { type = old.type }
+            if sameText, !special, old.type == 2 || old.type == 3 { type = old.type }
         }
         byId[id] = (token, type, true)
     }

@@ -1,9 +1,14 @@
-import TSLMFormat
+// The JSON parser shared by the converter (safetensors headers, tokenizer files) and the
+// tokenizers (`tokenizer.huggingface.json`). Standard library only: no Foundation.
 
 /// A parsed JSON document that keeps what importers need and `JSONSerialization` loses: the
 /// order of object members, duplicate keys (reported, never merged), numbers as their exact
 /// literal text (so 64-bit offsets are not rounded through `Double`), and `true`/`1` as
 /// different values.
+///
+/// Strings and object keys are compared by their exact UTF-8 bytes, never by Swift's `String`
+/// equality (canonical equivalence): a vocabulary holds "▁が" (U+304C) and "▁か\u{3099}"
+/// (U+304B U+3099) as two different tokens.
 public indirect enum JSONValue: Sendable, Equatable {
     case null
     case bool(Bool)
@@ -58,25 +63,40 @@ public indirect enum JSONValue: Sendable, Equatable {
 
     /// Member lookup for objects; `nil` for other kinds or a missing key.
     public subscript(key: String) -> JSONValue? { objectValue?[key] }
+
+    /// Equal kinds and contents; strings and keys compare by their UTF-8 bytes.
+    public static func == (a: JSONValue, b: JSONValue) -> Bool {
+        switch (a, b) {
+        case (.null, .null): true
+        case let (.bool(x), .bool(y)): x == y
+        case let (.number(x), .number(y)): x.utf8.elementsEqual(y.utf8)
+        case let (.string(x), .string(y)): x.utf8.elementsEqual(y.utf8)
+        case let (.array(x), .array(y)): x == y
+        case let (.object(x), .object(y)): x == y
+        default: false
+        }
+    }
 }
 
 /// The members of a JSON object, in document order, with keyed lookup.
 public struct JSONMembers: Sendable, Equatable {
-    /// Members in the order they appear in the text. Keys are unique.
+    /// Members in the order they appear in the text. Keys are unique by their UTF-8 bytes
+    /// (canonically equivalent spellings are different keys).
     public let pairs: [(key: String, value: JSONValue)]
-    private let index: [String: Int]
+    private let index: [UTF8Key: Int]
 
-    /// Builds an object; returns the first duplicated key instead when there is one.
+    /// Builds an object; returns the first duplicated key (same UTF-8 bytes) instead when there
+    /// is one.
     static func make(_ pairs: [(key: String, value: JSONValue)]) -> Result<JSONMembers, DuplicateKey> {
-        var index: [String: Int] = [:]
+        var index: [UTF8Key: Int] = [:]
         index.reserveCapacity(pairs.count)
         for (i, p) in pairs.enumerated() {
-            if index.updateValue(i, forKey: p.key) != nil { return .failure(DuplicateKey(key: p.key)) }
+            if index.updateValue(i, forKey: UTF8Key(p.key)) != nil { return .failure(DuplicateKey(key: p.key)) }
         }
         return .success(JSONMembers(pairs: pairs, index: index))
     }
 
-    private init(pairs: [(key: String, value: JSONValue)], index: [String: Int]) {
+    private init(pairs: [(key: String, value: JSONValue)], index: [UTF8Key: Int]) {
         self.pairs = pairs
         self.index = index
     }
@@ -85,10 +105,13 @@ public struct JSONMembers: Sendable, Equatable {
 
     public var count: Int { pairs.count }
     public var keys: [String] { pairs.map(\.key) }
-    public subscript(key: String) -> JSONValue? { index[key].map { pairs[$0].value } }
+    /// The value of the member whose key has exactly the UTF-8 bytes of `key`.
+    public subscript(key: String) -> JSONValue? { index[UTF8Key(key)].map { pairs[$0].value } }
 
+    /// Same members in the same order; keys compare by their UTF-8 bytes.
     public static func == (a: JSONMembers, b: JSONMembers) -> Bool {
-        a.pairs.count == b.pairs.count && zip(a.pairs, b.pairs).allSatisfy { $0.key == $1.key && $0.value == $1.value }
+        a.pairs.count == b.pairs.count
+            && zip(a.pairs, b.pairs).allSatisfy { $0.key.utf8.elementsEqual($1.key.utf8) && $0.value == $1.value }
     }
 }
 

@@ -2,12 +2,12 @@ import Foundation
 import TSLMFormat
 
 /// A minimal GGUF (v2/v3) metadata reader for the tests: reads the key/value section of a GGUF
-/// file and returns the `tokenizer.ggml.*` keys renamed to `.tslm`'s `tokenizer.*` (so that the
-/// test target need not depend on TSLMConvert). Bounds-checked; throws on anything odd.
-enum GGUFMetadataReader {
-    struct Failure: Error, CustomStringConvertible { let description: String }
+/// file and returns the `tokenizer.ggml.*` keys renamed to `.tslm`'s `tokenizer.*` (so that test
+/// targets need not depend on TSLMConvert). Bounds-checked; throws on anything odd.
+public enum GGUFMetadataReader {
+    public struct Failure: Error, CustomStringConvertible { public let description: String }
 
-    static func tokenizerMetadata(path: String) throws -> Metadata {
+    public static func tokenizerMetadata(path: String) throws -> Metadata {
         guard let fh = FileHandle(forReadingAtPath: path) else { throw Failure(description: "cannot open \(path)") }
         defer { try? fh.close() }
         let data = [UInt8](fh.readData(ofLength: 32 << 20))
