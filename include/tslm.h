@@ -319,13 +319,36 @@ typedef struct tslm_forecast_params {
 /** Defaults: horizon 16, no quantiles, n_samples 0, seed 0. */
 TSLM_API tslm_forecast_params tslm_forecast_default_params(void);
 
+/** What a forecasting model reads and writes. */
+typedef struct tslm_forecast_info {
+    int32_t input_channels;   /* channels a history must have; 0 = any (each forecast alone) */
+    int32_t output_channels;  /* channels forecast; 0 = as many as the history has */
+    int32_t window;           /* history steps read (the last ones); 0 = any length */
+    int32_t max_horizon;      /* the most steps it forecasts; 0 = unlimited */
+} tslm_forecast_info;
+
+/** Fills *out_info for a forecasting model; other models return TSLM_ERR_WRONG_KIND. */
+TSLM_API int32_t tslm_model_forecast_info(const tslm_model *model, tslm_forecast_info *out_info);
+
 /**
  * Forecasts `horizon` steps after history[0 .. length) into out_point[0 .. horizon) and, when
  * quantiles are asked for, out_quantiles[q * horizon + t]. History values must be finite.
- * Text models return TSLM_ERR_WRONG_KIND (after the arguments are checked).
+ * For a model with one input and one output channel (see tslm_forecast_channels otherwise).
+ * A history shorter than the model's window, a horizon beyond its maximum, or quantiles from a
+ * point forecaster are TSLM_ERR_INVALID_ARGUMENT. Models that do not forecast return
+ * TSLM_ERR_WRONG_KIND (after the arguments are checked).
  */
 TSLM_API int32_t tslm_forecast(tslm_model *model, const float *history, int64_t length,
                                tslm_forecast_params params, float *out_point, float *out_quantiles);
+
+/**
+ * Like tslm_forecast for n_channels channels of `length` steps (history[c * length + t]):
+ * out_point[o * horizon + t] for each output channel o (tslm_forecast_info.output_channels, or
+ * n_channels when that is 0), out_quantiles[(o * n_quantiles + q) * horizon + t].
+ */
+TSLM_API int32_t tslm_forecast_channels(tslm_model *model, const float *history, int64_t length,
+                                        int32_t n_channels, tslm_forecast_params params,
+                                        float *out_point, float *out_quantiles);
 
 #ifdef __cplusplus
 }

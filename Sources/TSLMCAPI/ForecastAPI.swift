@@ -3,8 +3,7 @@ import TSLMRuntime
 
 // Forecasting (tslm.h, "Forecasting"). The arguments are checked for every model, then the
 // model's family forecasts (`Forecaster`, see LoadedModel.forecast); families that cannot
-// forecast answer TSLM_ERR_WRONG_KIND. No forecasting family is in this build yet (ChatTime,
-// Time-LLM and LSTM are on the roadmap).
+// forecast answer TSLM_ERR_WRONG_KIND.
 
 @c @implementation
 public func tslm_forecast_default_params() -> tslm_forecast_params {
@@ -12,45 +11,87 @@ public func tslm_forecast_default_params() -> tslm_forecast_params {
 }
 
 @c @implementation
+public func tslm_model_forecast_info(_ model: OpaquePointer!, _ outInfo: UnsafeMutablePointer<tslm_forecast_info>!) -> Int32 {
+    withStatus {
+        guard let outInfo else { throw CAPIError.invalid("out_info", "is NULL") }
+        let m = try TSLMCAPI.model(model)
+        guard let f = m.loaded.family as? any Forecaster else {
+            throw RuntimeError.wrongKind(operation: "forecasting", kind: m.loaded.kind.rawValue)
+        }
+        let s = f.forecastShape
+        outInfo.pointee = tslm_forecast_info(input_channels: Int32(clamping: s.inputs?.count ?? 0),
+                                             output_channels: Int32(clamping: s.outputs?.count ?? 0),
+                                             window: Int32(clamping: s.window ?? 0), max_horizon: Int32(clamping: s.horizon ?? 0))
+    }
+}
+
+@c @implementation
 public func tslm_forecast(_ model: OpaquePointer!, _ history: UnsafePointer<Float>!, _ length: Int64,
                           _ params: tslm_forecast_params, _ outPoint: UnsafeMutablePointer<Float>!,
                           _ outQuantiles: UnsafeMutablePointer<Float>!) -> Int32 {
-    withStatus {
-        let m = try TSLMCAPI.model(model)
-        guard length > 0, length <= Int64(maxSeriesValues) else {
-            throw CAPIError.invalid("length", "\(length) must be in 1...\(maxSeriesValues)")
+    withStatus { try forecast(model, history, length, 1, params, outPoint, outQuantiles, singleOutput: true) }
+}
+
+@c @implementation
+public func tslm_forecast_channels(_ model: OpaquePointer!, _ history: UnsafePointer<Float>!, _ length: Int64,
+                                   _ nChannels: Int32, _ params: tslm_forecast_params,
+                                   _ outPoint: UnsafeMutablePointer<Float>!, _ outQuantiles: UnsafeMutablePointer<Float>!) -> Int32 {
+    withStatus { try forecast(model, history, length, nChannels, params, outPoint, outQuantiles, singleOutput: false) }
+}
+
+/// Both forecast calls: the arguments checked in order, then the family forecasts. With
+/// `singleOutput` (tslm_forecast) a model with several output channels is refused, since the
+/// caller's buffer holds one.
+func forecast(_ model: OpaquePointer?, _ history: UnsafePointer<Float>?, _ length: Int64, _ nChannels: Int32,
+              _ params: tslm_forecast_params, _ outPoint: UnsafeMutablePointer<Float>?,
+              _ outQuantiles: UnsafeMutablePointer<Float>?, singleOutput: Bool) throws {
+    let m = try TSLMCAPI.model(model)
+    guard nChannels > 0, nChannels <= 4096 else { throw CAPIError.invalid("n_channels", "\(nChannels) must be in 1...4096") }
+    let (total, overflow) = length.multipliedReportingOverflow(by: Int64(nChannels))
+    guard length > 0, !overflow, total <= Int64(maxSeriesValues) else {
+        throw CAPIError.invalid("length", "\(length) must be in 1...\(maxSeriesValues / Int(nChannels))")
+    }
+    guard let history else { throw CAPIError.invalid("history", "is NULL") }
+    let values = UnsafeBufferPointer(start: history, count: Int(total))
+    if let bad = values.firstIndex(where: { !$0.isFinite }) {
+        throw CAPIError.invalid("history", "value \(values[bad]) at channel \(bad / Int(length)), step \(bad % Int(length)) is not finite")
+    }
+    guard params.horizon > 0, params.horizon <= 1 << 20 else {
+        throw CAPIError.invalid("params.horizon", "\(params.horizon) must be in 1...\(1 << 20)")
+    }
+    guard let outPoint else { throw CAPIError.invalid("out_point", "is NULL") }
+    guard params.n_quantiles >= 0, params.n_quantiles <= 1024 else {
+        throw CAPIError.invalid("params.n_quantiles", "\(params.n_quantiles) must be in 0...1024")
+    }
+    var levels: [Float] = []
+    if params.n_quantiles > 0 {
+        guard let p = params.quantile_levels else {
+            throw CAPIError.invalid("params.quantile_levels", "is NULL but n_quantiles is \(params.n_quantiles)")
         }
-        guard let history else { throw CAPIError.invalid("history", "is NULL") }
-        let values = UnsafeBufferPointer(start: history, count: Int(length))
-        if let bad = values.firstIndex(where: { !$0.isFinite }) {
-            throw CAPIError.invalid("history", "value \(values[bad]) at index \(bad) is not finite")
+        levels = Array(UnsafeBufferPointer(start: p, count: Int(params.n_quantiles)))
+        for (i, q) in levels.enumerated() where !(q > 0 && q < 1) {
+            throw CAPIError.invalid("params.quantile_levels[\(i)]", "\(q) is not in (0, 1)")
         }
-        guard params.horizon > 0, params.horizon <= 1 << 20 else {
-            throw CAPIError.invalid("params.horizon", "\(params.horizon) must be in 1...\(1 << 20)")
-        }
-        guard outPoint != nil else { throw CAPIError.invalid("out_point", "is NULL") }
-        guard params.n_quantiles >= 0, params.n_quantiles <= 1024 else {
-            throw CAPIError.invalid("params.n_quantiles", "\(params.n_quantiles) must be in 0...1024")
-        }
-        if params.n_quantiles > 0 {
-            guard let levels = params.quantile_levels else {
-                throw CAPIError.invalid("params.quantile_levels", "is NULL but n_quantiles is \(params.n_quantiles)")
+        guard outQuantiles != nil else { throw CAPIError.invalid("out_quantiles", "is NULL but quantiles are asked for") }
+    }
+    guard params.n_samples >= 0 else { throw CAPIError.invalid("params.n_samples", "\(params.n_samples) must be ≥ 0") }
+    if singleOutput, let f = m.loaded.family as? any Forecaster, let outputs = f.forecastShape.outputs, outputs.count != 1 {
+        throw CAPIError.invalid("model", "forecasts \(outputs.count) channels (\(outputs.joined(separator: ", "))): use tslm_forecast_channels")
+    }
+    let n = Int(length)
+    let channels = (0..<Int(nChannels)).map { Array(values[($0 * n)..<(($0 + 1) * n)]) }
+    let request = ForecastRequest(history: channels, horizon: Int(params.horizon), quantileLevels: levels,
+                                  samples: Int(params.n_samples), seed: params.seed)
+    let result = try m.loaded.forecast(request, pool: m.pool)
+    let horizon = Int(params.horizon)
+    for (o, row) in result.point.enumerated() {
+        for t in 0..<horizon { outPoint[o * horizon + t] = row[t] }
+    }
+    if let outQuantiles, !levels.isEmpty {
+        for (o, perChannel) in result.quantiles.enumerated() {
+            for (q, row) in perChannel.enumerated() {
+                for t in 0..<horizon { outQuantiles[(o * levels.count + q) * horizon + t] = row[t] }
             }
-            for i in 0..<Int(params.n_quantiles) where !(levels[i] > 0 && levels[i] < 1) {
-                throw CAPIError.invalid("params.quantile_levels[\(i)]", "\(levels[i]) is not in (0, 1)")
-            }
-            guard outQuantiles != nil else { throw CAPIError.invalid("out_quantiles", "is NULL but quantiles are asked for") }
-        }
-        guard params.n_samples >= 0 else { throw CAPIError.invalid("params.n_samples", "\(params.n_samples) must be ≥ 0") }
-        let levels = params.n_quantiles > 0 ? Array(UnsafeBufferPointer(start: params.quantile_levels, count: Int(params.n_quantiles))) : []
-        let request = ForecastRequest(history: [Array(values)], horizon: Int(params.horizon), quantileLevels: levels,
-                                      samples: Int(params.n_samples), seed: params.seed)
-        // The family forecasts (`Forecaster`); one that cannot answers TSLM_ERR_WRONG_KIND.
-        let result = try m.loaded.forecast(request, pool: m.pool)
-        let horizon = Int(params.horizon)
-        for t in 0..<horizon { outPoint[t] = result.point[0][t] }
-        if let outQuantiles, !levels.isEmpty {
-            for q in 0..<levels.count { for t in 0..<horizon { outQuantiles[q * horizon + t] = result.quantiles[0][q][t] } }
         }
     }
 }

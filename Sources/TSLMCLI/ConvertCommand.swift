@@ -20,10 +20,15 @@ struct Convert: ParsableCommand {
         output is one file: the backbone (LoRA merged; Flamingo's resized embedding table and
         added tokens) plus the encoder, projector or perceiver and cross-attention blocks.
 
+        An LSTM forecaster (a PyTorch state dict of nn.LSTM + a linear head) needs
+        --forecast-config, the forecast.json that tools/lstm_reference.py writes next to it
+        (window, horizon, channel names, input/output scaling).
+
         Examples:
           tslm convert SmolLM2-135M-Instruct.Q4_1.gguf -o smollm2-q8.tslm --type q8_0
           tslm convert ./Llama-3.2-1B/ -o llama-1b-f16.tslm --type f16
           tslm convert model_checkpoint.pt -o raw.tslm
+          tslm convert demo/forecast/model.pt --forecast-config demo/forecast/forecast.json -o airline-lstm.tslm
           tslm convert llama-3.2-1b-har-sp/model_checkpoint.pt --base ./Llama-3.2-1B/ -o har-sp.tslm --preset har
           tslm convert demo/basicmotions/model_checkpoint.pt --base SmolLM2-135M-Instruct.Q4_1.gguf \\
                --preset har --prompt demo/basicmotions/prompt.json -o basicmotions.tslm --type q8_0
@@ -62,6 +67,9 @@ struct Convert: ParsableCommand {
     @Option(name: .customLong("end-of-chunk-token-id"), help: "OpenTSLM-Flamingo with a base that has no tokenizer: the <|endofchunk|> token id.")
     var endOfChunkTokenID: Int?
 
+    @Option(name: .customLong("forecast-config"), help: "LSTM forecaster: its forecast.json (window, horizon, channels, scaling).")
+    var forecastConfig: String?
+
     @Flag(name: .shortAndLong, help: "No progress bar or summary.")
     var quiet = false
 
@@ -75,7 +83,15 @@ struct Convert: ParsableCommand {
         guard base != nil || (preset == nil && prompt == nil && mediaTokenID == nil && endOfChunkTokenID == nil) else {
             throw ValidationError("--preset, --prompt, --media-token-id and --end-of-chunk-token-id apply to an OpenTSLM checkpoint with --base")
         }
+        guard forecastConfig == nil || base == nil else {
+            throw ValidationError("--forecast-config (an LSTM forecaster) and --base (an OpenTSLM checkpoint) do not go together")
+        }
         try runReportingErrors {
+            if let forecastConfig {
+                let model = try LSTMImporter.load(checkpoint: input, config: forecastConfig)
+                try convertAndReport(model, output: output, target: target, compress: compress, name: name, quiet: quiet)
+                return
+            }
             var options = OpenTSLMImporter.Options()
             options.preset = preset
             if let prompt { options.prompt = try TrainedPrompt(jsonFile: prompt) }
@@ -110,6 +126,9 @@ struct Quantize: ParsableCommand {
 
     @Flag(name: .long, help: "Store tensors zstd-compressed where that saves at least 5%.")
     var compress = false
+
+    @Option(name: .customLong("forecast-config"), help: "LSTM forecaster: its forecast.json (window, horizon, channels, scaling).")
+    var forecastConfig: String?
 
     @Flag(name: .shortAndLong, help: "No progress bar or summary.")
     var quiet = false

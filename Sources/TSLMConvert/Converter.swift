@@ -70,6 +70,9 @@ public enum Converter {
             if model.sourceFormat == "pytorch", let ck = try? OpenTSLMImporter.open(path), let v = OpenTSLMImporter.variant(of: ck) {
                 throw TSLMError.invalidArgument(name: "--base", reason: "\(path) is an OpenTSLM \(v == .softPrompt ? "SoftPrompt" : "Flamingo") checkpoint: it holds only the time-series parts\(v == .softPrompt ? " (and LoRA adapters)" : ""); give the LLM it was trained on with --base (a Hugging Face folder, GGUF or .tslm file)")
             }
+            if model.sourceFormat == "pytorch", LSTMImporter.looksLikeLSTM(model.tensors.map(\.name)) {
+                throw TSLMError.invalidArgument(name: "--forecast-config", reason: "\(path) is an nn.LSTM state dict: give its forecast.json (window, horizon, channels, scaling) with --forecast-config")
+            }
             return model
         }
         guard try detectFormat(path: path) == .pytorch else {
@@ -100,6 +103,14 @@ public enum Converter {
             for t in model.tensors where !arch.isCanonicalName(t.name) && !(timeSeries && OpenTSLMNames.isTimeSeriesName(t.name)) {
                 throw TSLMError.unmappedTensor(file: model.sourcePath, architecture: arch.name, tensor: t.name)
             }
+        } else if model.architecture == LSTMImporter.noBackbone {
+            // A family without a text backbone keeps all its tensors under its own prefix.
+            guard model.metadata.string(MetadataKeys.family) == ModelFamilyName.lstm.rawValue else {
+                throw TSLMError.unknownArchitecture(file: model.sourcePath, architecture: "none (without a backbone-less family)")
+            }
+            for t in model.tensors where !t.name.hasPrefix(TensorNames.LSTM.prefix) {
+                throw TSLMError.unmappedTensor(file: model.sourcePath, architecture: "none", tensor: t.name)
+            }
         } else if model.architecture != "raw" {
             throw TSLMError.unknownArchitecture(file: model.sourcePath, architecture: model.architecture)
         }
@@ -116,7 +127,7 @@ public enum Converter {
         LegacyMetadata.migrate(&source)
         if let family = source.string(MetadataKeys.family) {
             metadata[MetadataKeys.family] = .string(family)
-        } else if model.architecture != "raw" {
+        } else if model.architecture != "raw" && model.architecture != LSTMImporter.noBackbone {
             metadata[MetadataKeys.family] = .string(ModelFamilyName.text.rawValue)
         }
         metadata["general.file_type"] = .string(options.target.description)

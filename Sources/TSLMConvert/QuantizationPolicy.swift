@@ -45,6 +45,9 @@ public enum QuantizationPolicy {
             // The time-series encoder, projector and perceiver are small and feed every soft
             // token or latent: they keep f16 under block quantization.
             if name.hasPrefix(TensorNames.OpenTSLM.prefix) { return .f16 }
+            // An LSTM forecaster is a few thousand weights whose errors compound over the steps:
+            // it stays f32.
+            if name.hasPrefix(TensorNames.LSTM.prefix) { return .f32 }
             guard let inner = shape.last, inner > 0, inner % t.blockSize == 0 else { return .f16 }
             if (t == .q4_0 || t == .q4_1) && highPrecisionTensors.contains(name) { return .q8_0 }
             return t

@@ -48,6 +48,25 @@ public enum MetadataKeys {
         public static let loraTargetCount = "opentslm.lora.target_count"
     }
 
+    /// The LSTM forecaster (formats/tslm.md, "LSTM forecaster").
+    public enum LSTM {
+        public static let prefix = "lstm."
+        /// History steps the model reads (the last `input_window` steps of a history).
+        public static let inputWindow = "lstm.input_window"
+        /// Steps it forecasts.
+        public static let horizon = "lstm.horizon"
+        public static let hiddenSize = "lstm.hidden_size"
+        public static let blockCount = "lstm.block_count"
+        /// Channel names (string[]): the inputs in order, and the outputs in order.
+        public static let inputChannels = "lstm.input_channels"
+        public static let outputChannels = "lstm.output_channels"
+        /// Per-channel affine scaling (f32[]): x' = (x − mean) / std in, y = y' · std + mean out.
+        public static let inputMean = "lstm.input_mean"
+        public static let inputStd = "lstm.input_std"
+        public static let outputMean = "lstm.output_mean"
+        public static let outputStd = "lstm.output_std"
+    }
+
     /// The key prefix files written before families used for OpenTSLM (`timeseries.model`, …):
     /// such a file is refused with a message asking to re-convert it.
     public static let legacyTimeSeriesPrefix = "timeseries."

@@ -21,4 +21,17 @@ public enum TensorNames {
         public static let perceiverBlockPrefix = "ts.perceiver.blk."
         public static func perceiverBlock(_ layer: Int) -> String { "\(perceiverBlockPrefix)\(layer)." }
     }
+
+    /// The LSTM forecaster: PyTorch `nn.LSTM` layer k's `weight_ih_lk`, `weight_hh_lk`,
+    /// `bias_ih_lk`, `bias_hh_lk` and the linear head.
+    public enum LSTM {
+        public static let prefix = "lstm."
+        public static func block(_ layer: Int) -> String { "lstm.blk.\(layer)." }
+        public static let inputWeight = "weight_ih"
+        public static let recurrentWeight = "weight_hh"
+        public static let inputBias = "bias_ih"
+        public static let recurrentBias = "bias_hh"
+        public static let headWeight = "lstm.head.weight"
+        public static let headBias = "lstm.head.bias"
+    }
 }

@@ -38,16 +38,17 @@ public final class LoadedModel: @unchecked Sendable {
     public var chatTemplate: ChatTemplate? { ChatTemplate.detect(jinja: file.metadata.string(MetadataKeys.chatTemplate)) }
 
     /// Forecasts with the model's family: `RuntimeError.wrongKind` when it cannot forecast; the
-    /// request is checked first.
+    /// request is checked first. The forecast has one row per output channel of the model (for
+    /// most models the history's channels).
     public func forecast(_ request: ForecastRequest, pool: ThreadPool? = nil) throws -> Forecast {
         try request.validate()
         guard let forecaster = family as? any Forecaster else {
             throw RuntimeError.wrongKind(operation: "forecasting", kind: kind.rawValue)
         }
         let result = try forecaster.forecast(request, pool: pool)
-        guard result.point.count == request.history.count, result.point.allSatisfy({ $0.count == request.horizon }),
+        guard !result.point.isEmpty, result.point.allSatisfy({ $0.count == request.horizon }),
               result.quantiles.isEmpty && request.quantileLevels.isEmpty
-                || result.quantiles.count == request.history.count
+                || result.quantiles.count == result.point.count
                 && result.quantiles.allSatisfy({ $0.count == request.quantileLevels.count && $0.allSatisfy { $0.count == request.horizon } })
         else {
             throw RuntimeError.invalidArgument(name: "forecast", reason: "the \(family.name) family returned a forecast of the wrong shape")

@@ -201,6 +201,8 @@ final class LastValueForecaster: Forecaster, @unchecked Sendable {
     let kind = ModelKind.forecaster
     var language: LanguageModel? { nil }
 
+    var forecastShape: ForecastShape { ForecastShape(inputs: nil, outputs: nil, window: nil, horizon: nil) }
+
     init(file: TSLMFile) throws {}
 
     func forecast(_ request: ForecastRequest, pool: ThreadPool?) throws -> Forecast {

@@ -1,9 +1,10 @@
-// forecast.cpp — forecast a one-column CSV history with a forecasting model (tslm.hpp).
-// Forecasting models are on tslm's roadmap; a text or classifier model answers
-// TSLM_ERR_WRONG_KIND, which this program reports.
+// forecast.cpp — forecast a one-column CSV history with a forecasting model of one channel
+// (tslm.hpp); prints the point forecast per step, as ../c/forecast.c does. A text or classifier
+// model answers TSLM_ERR_WRONG_KIND, which this program reports.
 //
 //   c++ -std=c++17 -O2 -I. forecast.cpp -o forecast $(pkg-config --cflags --libs tslm)
 //   ./forecast model.tslm history.csv [horizon]
+#include <cstdio>
 #include <cstdlib>
 #include <fstream>
 #include <iostream>
@@ -25,11 +26,15 @@ int main(int argc, char **argv) {
             if (end != line.c_str()) history.push_back(v);  // skips a header row
         }
         tslm::Model model(argv[1]);
-        int horizon = argc > 3 ? std::atoi(argv[3]) : 12;
-        auto f = model.forecast(history, horizon, {0.1f, 0.9f});
-        std::cout << "step,forecast,q10,q90\n";
-        for (int t = 0; t < horizon; t++)
-            std::cout << t + 1 << "," << f.point[t] << "," << f.quantiles[t] << "," << f.quantiles[horizon + t] << "\n";
+        tslm_forecast_info info = model.forecast_info();
+        int horizon = argc > 3 ? std::atoi(argv[3]) : (info.max_horizon > 0 ? info.max_horizon : 12);
+        auto f = model.forecast(history, horizon);
+        std::cout << "step,forecast_0\n";
+        for (int t = 0; t < horizon; t++) {
+            char value[32];
+            std::snprintf(value, sizeof value, "%g", f.point[t]);  // as the C example prints it
+            std::cout << t + 1 << "," << value << "\n";
+        }
     } catch (const std::exception &e) {
         std::cerr << e.what() << "\n";
         return 1;

@@ -99,6 +99,13 @@ public:
         }, "tslm_chat_apply_template");
     }
 
+    /// What a forecasting model reads and writes (throws for other models).
+    tslm_forecast_info forecast_info() const {
+        tslm_forecast_info info{};
+        check(tslm_model_forecast_info(model_, &info), "tslm_model_forecast_info");
+        return info;
+    }
+
     struct Forecast {
         std::vector<float> point;
         std::vector<float> quantiles;  // [q * horizon + t]

@@ -3,7 +3,29 @@ import TSLMKernels
 /// A family that forecasts a series' future from its history (`tslm_forecast`, `tslm forecast`).
 /// Families that cannot forecast do not adopt it, and the C API answers `TSLM_ERR_WRONG_KIND`.
 public protocol Forecaster: ModelFamily {
+    /// What the model reads and writes.
+    var forecastShape: ForecastShape { get }
     func forecast(_ request: ForecastRequest, pool: ThreadPool?) throws -> Forecast
+}
+
+/// The inputs and outputs of a forecaster.
+public struct ForecastShape: Sendable, Equatable {
+    /// Input channel names, in order (their count is what a history must have), or nil when any
+    /// number of channels is forecast independently.
+    public var inputs: [String]?
+    /// Output channel names, in order, or nil when they are the history's channels.
+    public var outputs: [String]?
+    /// History steps the model reads (the last ones), nil when it reads any length.
+    public var window: Int?
+    /// The most steps it forecasts (also the default horizon), nil when unlimited.
+    public var horizon: Int?
+
+    public init(inputs: [String]?, outputs: [String]?, window: Int?, horizon: Int?) {
+        self.inputs = inputs
+        self.outputs = outputs
+        self.window = window
+        self.horizon = horizon
+    }
 }
 
 /// What a forecast is asked for.

@@ -61,6 +61,7 @@ public enum FamilyRegistry {
         .text: { try TextFamily(file: $0) },
         .openTSLMSoftPrompt: { try OpenTSLMFamily(file: $0, variant: .softPrompt) },
         .openTSLMFlamingo: { try OpenTSLMFamily(file: $0, variant: .flamingo) },
+        .lstm: { try LSTMFamily(file: $0) },
     ]
 
     /// Families registered at run time (by an embedding program or a test), by name.
