@@ -72,6 +72,25 @@ for lang in c cpp; do
   check "examples/$lang/forecast: a text model is refused with TSLM_ERR_WRONG_KIND" bash -c "test $rc = 1 && grep -q TSLM_ERR_WRONG_KIND '$work/fc.txt'"
 done
 
+# a forecaster: the one-layer LSTM fixture (window 24, horizon 6), converted by the installed CLI
+LSTM_FX=Tests/TSLMRuntimeTests/Fixtures/lstm/one_layer_univariate
+lstm_model=$work/lstm.tslm
+check "convert the LSTM fixture (state dict + forecast.json)" "$prefix/bin/tslm" convert "$LSTM_FX/model.pt" \
+  --forecast-config "$LSTM_FX/forecast.json" -o "$lstm_model" -q
+python3 -c "
+import json; g = json.load(open('$LSTM_FX/golden.json'))
+print('load_kw'); print('\n'.join(repr(v) for v in g['history'][0]))" > "$work/lstm_hist.csv"
+"$work/bin/c_forecast" "$lstm_model" "$work/lstm_hist.csv" > "$work/fc_c.txt" 2>&1
+check "examples/c/forecast: the LSTM forecasts the PyTorch reference's values" python3 - "$work/fc_c.txt" "$LSTM_FX/golden.json" <<'PY'
+import json, sys
+rows = [l.split(",") for l in open(sys.argv[1]).read().split("\n")[1:] if l]
+want = json.load(open(sys.argv[2]))["forecast"][0]
+got = [float(r[1]) for r in rows]
+sys.exit(0 if len(got) == len(want) and max(abs(a - b) for a, b in zip(got, want)) <= 1e-4 * max(abs(b) for b in want) else 1)
+PY
+"$work/bin/cpp_forecast" "$lstm_model" "$work/lstm_hist.csv" > "$work/fc_cpp.txt" 2>&1
+check "examples/cpp/forecast: same output as the C example" cmp -s "$work/fc_c.txt" "$work/fc_cpp.txt"
+
 # the trained OpenTSLM demo model, when its weights are in the tree (demo/basicmotions)
 DEMO=demo/basicmotions
 demo_model=""
@@ -92,7 +111,7 @@ else
 fi
 
 # the contract
-"$work/bin/capi_test" "$model" "$work" all > "$work/capi.txt" 2>&1
+"$work/bin/capi_test" "$model" "$work" all "$lstm_model" > "$work/capi.txt" 2>&1
 grep -E "^FAIL|^ +expected|^capi:" "$work/capi.txt"
 check "bad-call table and two-thread test ($(tail -1 "$work/capi.txt"))" grep -q "capi: [0-9]* passed, 0 failed" "$work/capi.txt"
 
@@ -108,6 +127,8 @@ if command -v valgrind >/dev/null; then
     check "valgrind: examples/$lang/explain_signal (wrong-kind path)" test $? = 1
     vg "$work/bin/${lang}_forecast" "$model" "$work/hist.csv" 4 > /dev/null 2>> "$work/vg.txt"
     check "valgrind: examples/$lang/forecast (wrong-kind path)" test $? = 1
+    vg "$work/bin/${lang}_forecast" "$lstm_model" "$work/lstm_hist.csv" > /dev/null 2>> "$work/vg.txt"
+    check "valgrind: examples/$lang/forecast on the LSTM" test $? = 0
   done
   if [ -n "$demo_model" ]; then
     # a short prompt keeps memcheck's ~50x slowdown affordable: 2 channels x 8 samples, a short question

@@ -117,6 +117,53 @@ check "flags of the text path are refused with --series, not ignored" bash -c \
 printf 'a,b\n1,2\n3\n' > "$work/ragged.csv"
 check "ragged CSV is rejected with its line" bash -c \
   "'$TSLM' run -m '$work/smollm2-q8_0.tslm' --series '$work/ragged.csv' -p x 2>&1 | grep -q 'line 3'"
+# forecasting: the LSTM fixtures converted with their forecast.json, run by `tslm forecast`
+LFX=Tests/TSLMRuntimeTests/Fixtures/lstm
+check "convert an LSTM forecaster (state dict + forecast.json)" "$TSLM" convert $LFX/two_layer_multivariate/model.pt \
+  --forecast-config $LFX/two_layer_multivariate/forecast.json -o "$work/lstm2.tslm" -q
+check "an LSTM state dict without its forecast.json names --forecast-config" bash -c \
+  "'$TSLM' convert $LFX/two_layer_multivariate/model.pt -o '$work/x.tslm' -q 2>&1 | grep -q -- '--forecast-config'"
+check "info shows the lstm family" bash -c "'$TSLM' info '$work/lstm2.tslm' --no-tensors | grep -q 'family *lstm'"
+python3 - "$LFX/two_layer_multivariate" "$work/lstm2_hist.csv" <<'PY'
+import json, sys
+g = json.load(open(sys.argv[1] + "/golden.json")); c = json.load(open(sys.argv[1] + "/forecast.json"))
+# columns in another order than the model's: the CLI picks them by name
+order = list(reversed(range(len(c["channels"]))))
+with open(sys.argv[2], "w") as f:
+    f.write(",".join(c["channels"][i] for i in order) + "\n")
+    for t in range(len(g["history"][0])):
+        f.write(",".join(repr(g["history"][i][t]) for i in order) + "\n")
+PY
+"$TSLM" forecast -m "$work/lstm2.tslm" --series "$work/lstm2_hist.csv" --json --plot "$work/lstm2.svg" > "$work/fc.json" 2>/dev/null
+check "forecast --json: the PyTorch reference's forecast (columns picked by name)" python3 - "$work/fc.json" "$LFX/two_layer_multivariate/golden.json" <<'PY'
+import json, sys
+got = json.load(open(sys.argv[1]))["point"]; want = json.load(open(sys.argv[2]))["forecast"]
+scale = max(abs(v) for row in want for v in row)
+sys.exit(0 if len(got) == len(want) and all(abs(a - b) <= 1e-4 * scale for r, w in zip(got, want) for a, b in zip(r, w)) else 1)
+PY
+check "forecast --plot writes a valid SVG with one panel per output channel" python3 - "$work/lstm2.svg" <<'PY'
+import sys, xml.etree.ElementTree as ET
+root = ET.parse(sys.argv[1]).getroot()
+ns = "{http://www.w3.org/2000/svg}"
+sys.exit(0 if root.tag == ns + "svg" and len(root.findall(".//" + ns + "polyline")) >= 3 else 1)
+PY
+check "forecast prints a table with one row per step" bash -c \
+  "'$TSLM' forecast -m '$work/lstm2.tslm' --series '$work/lstm2_hist.csv' --horizon 3 2>/dev/null | wc -l | grep -qx 4"
+"$TSLM" forecast -m "$work/lstm2.tslm" --series "$work/lstm2_hist.csv" --eval --windows 1 --season 2 --json > "$work/ev.json" 2>/dev/null
+check "forecast --eval --json: MAE, RMSE, sMAPE, MASE for the model and seasonal-naive over the last window" python3 -c "
+import json; d = json.load(open('$work/ev.json'))
+assert len(d['windows']) == 1 and set(d['scores']) == {'model', 'seasonal_naive'}
+assert all(set(s) == {'mae', 'rmse', 'smape', 'mase'} for s in d['scores'].values())"
+head -5 "$work/lstm2_hist.csv" > "$work/short.csv"
+check "forecast: a history shorter than the window is an error naming it" bash -c \
+  "'$TSLM' forecast -m '$work/lstm2.tslm' --series '$work/short.csv' 2>&1 | grep -q 'history.*the model reads the last'"
+check "forecast: a horizon beyond the model's is an error" bash -c \
+  "'$TSLM' forecast -m '$work/lstm2.tslm' --series '$work/lstm2_hist.csv' --horizon 99 2>&1 | grep -q 'horizon'"
+check "forecast: a text model is refused (wrong kind)" bash -c \
+  "'$TSLM' forecast -m '$work/smollm2-q8_0.tslm' --series '$work/lstm2_hist.csv' 2>&1 | grep -q 'needs a model of another kind'"
+check "run: an LSTM forecaster has no text session" bash -c \
+  "'$TSLM' run -m '$work/lstm2.tslm' -p hi 2>&1 | grep -q 'needs a model of another kind'"
+
 DEMO=demo/basicmotions
 if [ -f "$DEMO/model_checkpoint.pt" ] && [ -f "$DEMO/prompt.json" ]; then
   check "convert the BasicMotions demo on the SmolLM2 GGUF" "$TSLM" convert "$DEMO/model_checkpoint.pt" --base "$GGUF" --preset har -o "$work/demo.tslm" -q

@@ -67,6 +67,22 @@ public enum MetadataKeys {
         public static let outputStd = "lstm.output_std"
     }
 
+    /// Time-LLM (formats/tslm.md, "Time-LLM"); the backbone's own keys stay `<arch>.*` (its
+    /// `block_count` is the truncated depth).
+    public enum TimeLLM {
+        public static let prefix = "timellm."
+        public static let sequenceLength = "timellm.seq_len"
+        public static let predictionLength = "timellm.pred_len"
+        public static let patchLength = "timellm.patch_len"
+        public static let stride = "timellm.stride"
+        public static let modelWidth = "timellm.d_model"
+        public static let feedForward = "timellm.d_ff"
+        public static let heads = "timellm.head_count"
+        public static let prototypes = "timellm.prototype_count"
+        /// The dataset description in the prompt (upstream hard-codes ETT's for every dataset).
+        public static let description = "timellm.description"
+    }
+
     /// The key prefix files written before families used for OpenTSLM (`timeseries.model`, …):
     /// such a file is refused with a message asking to re-convert it.
     public static let legacyTimeSeriesPrefix = "timeseries."

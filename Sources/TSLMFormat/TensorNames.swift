@@ -34,4 +34,21 @@ public enum TensorNames {
         public static let headWeight = "lstm.head.weight"
         public static let headBias = "lstm.head.bias"
     }
+
+    /// Time-LLM's parts on top of its truncated backbone.
+    public enum TimeLLM {
+        public static let prefix = "timellm."
+        /// The patch Conv1d [d_model, patch_len, 3] (no bias).
+        public static let patchEmbedding = "timellm.patch_embd.weight"
+        /// The text prototypes [prototypes, d_llm]: the mapping layer applied to the word
+        /// embeddings, precomputed at conversion.
+        public static let prototypes = "timellm.prototypes"
+        /// Reprogramming projections (stems: `.weight`, `.bias`).
+        public static let query = "timellm.reprog.q"
+        public static let key = "timellm.reprog.k"
+        public static let value = "timellm.reprog.v"
+        public static let output = "timellm.reprog.out"
+        public static let headWeight = "timellm.head.weight"
+        public static let headBias = "timellm.head.bias"
+    }
 }

@@ -202,30 +202,11 @@ public final class TextSession {
             if tokens.isEmpty { throw RuntimeError.promptTooLong(tokens: newTokens.count, context: cache.capacity) }
             throw RuntimeError.contextFull(context: cache.capacity)
         }
-        let config = model.config
-        try checkTokens(newTokens.filter { $0 >= 0 }, vocabularySize: config.vocabularySize)
-        let perPosition = output == .lastLogits ? 0 : output.count(positions: 1, config: config)
-        var out = [Float](repeating: 0, count: output.count(positions: newTokens.count, config: config))
-        promptState?.beginCall(newTokens)
-        let batch = max(1, batchSize)
-        let x = cache.scratch.buffer(Self.inputSlot, min(batch, newTokens.count) * config.hidden)
-        var done = 0
-        while done < newTokens.count {
-            let end = min(done + batch, newTokens.count)
-            promptState?.beginBatch(done..<end)
-            try rows.embed(done..<end, backbone: model, into: x.pointer)
-            try out.withUnsafeMutableBufferPointer { o in
-                try model.forward(x.pointer, count: end - done, start: tokens.count, cache: cache, pool: pool,
-                                  output: output, into: o.baseAddress! + done * perPosition, hook: promptState)
-            }
-            tokens += newTokens[done..<end]
-            done = end
-        }
+        let out = try rows.run(backbone: model, cache: cache, start: tokens.count, output: output, batchSize: batchSize,
+                               state: promptState, pool: pool)
+        tokens += newTokens
         return out
     }
-
-    /// The scratch slot of the input embeddings (after the backbones' own slots).
-    static let inputSlot = 16
 
     /// Encodes `prompt`, runs it, and generates up to `maxTokens` tokens.
     /// - Parameters:

@@ -258,6 +258,56 @@ typedef struct job {
     int32_t status;
 } job;
 
+/* A forecasting model (the one-layer univariate LSTM fixture: 1 input, 1 output, window 24,
+ * horizon 6): its info, a valid forecast, and the calls it must refuse. */
+static void forecaster_calls(const char *lstm_path, const char *text_path) {
+    tslm_model *f = NULL, *t = NULL;
+    check_status("lstm: load", tslm_model_load(lstm_path, tslm_model_default_params(), &f), TSLM_OK);
+    check_status("lstm: load the text model", tslm_model_load(text_path, tslm_model_default_params(), &t), TSLM_OK);
+    if (!f || !t) return;
+    check_true("lstm: kind forecaster", tslm_model_kind(f) == TSLM_KIND_FORECASTER);
+    tslm_forecast_info info = {0, 0, 0, 0};
+    check_status("forecast_info: ok", tslm_model_forecast_info(f, &info), TSLM_OK);
+    check_true("forecast_info: 1 input, 1 output, window 24, horizon 6",
+               info.input_channels == 1 && info.output_channels == 1 && info.window == 24 && info.max_horizon == 6);
+    check_status("forecast_info: NULL out_info", tslm_model_forecast_info(f, NULL), TSLM_ERR_INVALID_ARGUMENT);
+    check_status("forecast_info: NULL model", tslm_model_forecast_info(NULL, &info), TSLM_ERR_INVALID_ARGUMENT);
+    check_status("forecast_info: text model", tslm_model_forecast_info(t, &info), TSLM_ERR_WRONG_KIND);
+    tslm_session *s = NULL;
+    check_status("lstm: no text session", tslm_session_new(f, tslm_session_default_params(), &s), TSLM_ERR_WRONG_KIND);
+    check_true("lstm: no context length", tslm_model_context_length(f) == TSLM_ERR_WRONG_KIND);
+    check_true("lstm: no vocabulary", tslm_model_vocab_size(f) == TSLM_ERR_WRONG_KIND);
+
+    float history[60], point[16], quant[32];
+    for (int i = 0; i < 60; i++) history[i] = 40.0f + 5.0f * (float)((i * 7) % 12) / 11.0f;
+    tslm_forecast_params fp = tslm_forecast_default_params();
+    fp.horizon = 6;
+    check_status("lstm forecast: ok", tslm_forecast(f, history, 30, fp, point, NULL), TSLM_OK);
+    int finite = 1;
+    for (int i = 0; i < 6; i++) finite &= isfinite(point[i]) != 0;
+    check_true("lstm forecast: finite values", finite);
+    float again[6];
+    check_status("lstm forecast_channels: one channel", tslm_forecast_channels(f, history, 30, 1, fp, again, NULL), TSLM_OK);
+    check_true("lstm forecast_channels: same as tslm_forecast", memcmp(point, again, sizeof again) == 0);
+    check_status("lstm forecast: history shorter than the window", tslm_forecast(f, history, 23, fp, point, NULL), TSLM_ERR_INVALID_ARGUMENT);
+    fp.horizon = 7;
+    check_status("lstm forecast: horizon beyond the model's", tslm_forecast(f, history, 30, fp, point, NULL), TSLM_ERR_INVALID_ARGUMENT);
+    fp.horizon = 6;
+    check_status("lstm forecast_channels: two channels for a one-channel model", tslm_forecast_channels(f, history, 30, 2, fp, point, NULL), TSLM_ERR_INVALID_ARGUMENT);
+    check_status("lstm forecast_channels: zero channels", tslm_forecast_channels(f, history, 30, 0, fp, point, NULL), TSLM_ERR_INVALID_ARGUMENT);
+    check_status("lstm forecast_channels: absurd size", tslm_forecast_channels(f, history, (int64_t)1 << 40, 2, fp, point, NULL), TSLM_ERR_INVALID_ARGUMENT);
+    float levels[1] = {0.5f};
+    fp.quantile_levels = levels;
+    fp.n_quantiles = 1;
+    check_status("lstm forecast: quantiles from a point forecaster", tslm_forecast(f, history, 30, fp, point, quant), TSLM_ERR_INVALID_ARGUMENT);
+    fp = tslm_forecast_default_params();
+    fp.horizon = 6;
+    history[29] = INFINITY;
+    check_status("lstm forecast: Inf in the history", tslm_forecast(f, history, 30, fp, point, NULL), TSLM_ERR_INVALID_ARGUMENT);
+    check_status("lstm: free", tslm_model_free(f), TSLM_OK);
+    check_status("text model: free", tslm_model_free(t), TSLM_OK);
+}
+
 static void *run_job(void *arg) {
     job *j = arg;
     tslm_session *s = NULL;
@@ -305,7 +355,7 @@ static void threads(const char *model_path) {
 
 int main(int argc, char **argv) {
     if (argc < 3) {
-        fprintf(stderr, "usage: %s MODEL.tslm WORKDIR [bad|threads|all]\n", argv[0]);
+        fprintf(stderr, "usage: %s MODEL.tslm WORKDIR [bad|threads|all [LSTM.tslm]]\n", argv[0]);
         return 2;
     }
     const char *what = argc > 3 ? argv[3] : "all";
@@ -314,6 +364,7 @@ int main(int argc, char **argv) {
     check_true("status name", strcmp(tslm_status_name(TSLM_ERR_WRONG_KIND), "TSLM_ERR_WRONG_KIND") == 0);
     if (!strcmp(what, "bad") || !strcmp(what, "all")) bad_calls(argv[1], argv[2]);
     if (!strcmp(what, "threads") || !strcmp(what, "all")) threads(argv[1]);
+    if (argc > 4) forecaster_calls(argv[4], argv[1]);
     printf("capi: %d passed, %d failed\n", passed, failed);
     return failed ? 1 : 0;
 }

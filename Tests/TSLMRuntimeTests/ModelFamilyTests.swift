@@ -48,9 +48,9 @@ final class ModelFamilyTests: XCTestCase {
         XCTAssertTrue(e.description.contains("general.family") && e.description.contains("weather-oracle"), e.description)
         XCTAssertTrue(e.description.contains("opentslm-sp"), "lists what this runtime runs: \(e.description)")
 
-        let reserved = try Self.convert("sp_llama_1series") { $0[MetadataKeys.family] = .string("lstm") }
+        let reserved = try Self.convert("sp_llama_1series") { $0[MetadataKeys.family] = .string("chattime") }
         defer { unlink(reserved) }
-        XCTAssertEqual(loadError(reserved), .unknownFamily("lstm", reserved: true))
+        XCTAssertEqual(loadError(reserved), .unknownFamily("chattime", reserved: true))
     }
 
     /// A file written before families (no `general.family`, OpenTSLM under `timeseries.*`) is

@@ -72,6 +72,40 @@ public struct PromptRows: Sendable {
         self.soft = soft
     }
 
+    /// Runs the rows at positions start..<start+count of `cache` as one call, in batches of
+    /// `batchSize`, with `state` (a family's per-session state) as the decoder layer hook, and
+    /// returns what `output` asks for: the logits after the last position, or [count, vocab]
+    /// logits or [count, hidden] hidden states of every position. This is the runtime's one
+    /// forward driver (`TextSession.run` and the forecasters that read a backbone's hidden
+    /// states call it).
+    public func run(backbone: any TextModel, cache: KVCache, start: Int, output: ForwardOutput, batchSize: Int,
+                    state: (any PromptState)?, pool: ThreadPool?) throws -> [Float] {
+        guard !tokens.isEmpty else { throw RuntimeError.emptyPrompt }
+        guard start >= 0, start + tokens.count <= cache.capacity else { throw RuntimeError.contextFull(context: cache.capacity) }
+        let config = backbone.config
+        try checkTokens(tokens.filter { $0 >= 0 }, vocabularySize: config.vocabularySize)
+        let perPosition = output == .lastLogits ? 0 : output.count(positions: 1, config: config)
+        var out = [Float](repeating: 0, count: output.count(positions: tokens.count, config: config))
+        state?.beginCall(tokens)
+        let batch = max(1, batchSize)
+        let x = cache.scratch.buffer(Self.inputSlot, min(batch, tokens.count) * config.hidden)
+        var done = 0
+        while done < tokens.count {
+            let end = min(done + batch, tokens.count)
+            state?.beginBatch(done..<end)
+            try embed(done..<end, backbone: backbone, into: x.pointer)
+            try out.withUnsafeMutableBufferPointer { o in
+                try backbone.forward(x.pointer, count: end - done, start: start + done, cache: cache, pool: pool,
+                                     output: output, into: o.baseAddress! + done * perPosition, hook: state)
+            }
+            done = end
+        }
+        return out
+    }
+
+    /// The scratch slot of the input embeddings (after the backbones' own slots).
+    static let inputSlot = 16
+
     /// Writes the input embeddings of positions `range` into x [range.count, hidden].
     func embed(_ range: Range<Int>, backbone: any TextModel, into x: UnsafeMutablePointer<Float>) throws {
         let h = backbone.config.hidden
