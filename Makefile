@@ -12,7 +12,7 @@ RELEASE     := -c release -Xswiftc -static-stdlib
 LIB_BUILT   := .build/release/libtslmc.so
 VERSION     := 0.1.0
 
-.PHONY: all deps models build release lib install examples test test-capi tsan demo demo-eval fixtures bench bench-opentslm bench-convert clean
+.PHONY: all deps models build release lib install examples test test-capi tsan demo demo-eval demo-forecast fixtures bench bench-opentslm bench-convert clean
 
 all: build
 
@@ -96,6 +96,21 @@ demo: deps release
 	  echo; echo "=== held-out recording $$rec (true label: $$label)"; \
 	  $(BIN_RELEASE) run -m $(DEMO_MODEL) --series $$rec -n 160 || exit 1; \
 	done
+	@$(MAKE) --no-print-directory demo-forecast
+
+## demo-forecast: the forecasting demo — an LSTM trained on the real Airline series
+## (demo/forecast): convert it, forecast the next 12 months with a plot, and evaluate it on the
+## last two years next to seasonal-naive (the README compares it with ETS too).
+FC_DIR   := demo/forecast
+FC_MODEL := .cache/out/airline-lstm.tslm
+demo-forecast: deps release
+	@mkdir -p .cache/out
+	$(BIN_RELEASE) convert $(FC_DIR)/model.pt --forecast-config $(FC_DIR)/forecast.json --name "Airline LSTM" -o $(FC_MODEL) -q
+	@echo; echo "=== the next 12 months after 1960-12 (plot: .cache/out/airline-forecast.svg)"
+	$(BIN_RELEASE) forecast -m $(FC_MODEL) --series $(FC_DIR)/airline.csv --plot .cache/out/airline-forecast.svg
+	@echo; echo "=== 1959 and 1960, each forecast from the 24 months before (plot of 1960: .cache/out/airline-eval.svg)"
+	$(BIN_RELEASE) forecast -m $(FC_MODEL) --series $(FC_DIR)/airline.csv --eval --windows 2 --season 12 \
+	  --plot .cache/out/airline-eval.svg
 
 ## demo-eval: held-out accuracy and macro-F1 of the demo model on all 40 test recordings.
 demo-eval: demo

@@ -164,6 +164,35 @@ check "forecast: a text model is refused (wrong kind)" bash -c \
 check "run: an LSTM forecaster has no text session" bash -c \
   "'$TSLM' run -m '$work/lstm2.tslm' -p hi 2>&1 | grep -q 'needs a model of another kind'"
 
+# the forecasting demo (demo/forecast): tslm gives the PyTorch LSTM's forecasts on both test years
+FC=demo/forecast
+if [ -f "$FC/model.pt" ]; then
+  check "convert the Airline LSTM demo" "$TSLM" convert "$FC/model.pt" --forecast-config "$FC/forecast.json" -o "$work/airline.tslm" -q
+  check "Airline LSTM: tslm's forecasts of 1959 and 1960 equal the PyTorch model's (test_windows.json)" python3 - "$TSLM" "$work" "$FC" <<'PY'
+import json, subprocess, sys
+tslm, work, fc = sys.argv[1:4]
+series = [float(l) for l in open(fc + "/airline.csv").read().split()[1:]]
+worst = 0.0
+for w in json.load(open(fc + "/test_windows.json"))["windows"]:
+    path = f"{work}/airline_{w['forecast_start']}.csv"
+    with open(path, "w") as f:
+        f.write("passengers\n" + "\n".join(repr(v) for v in series[:w["forecast_start"]]) + "\n")
+    out = json.loads(subprocess.run([tslm, "forecast", "-m", work + "/airline.tslm", "--series", path, "--json"],
+                                    check=True, capture_output=True, text=True).stdout)
+    want = w["forecasts"]["lstm"]
+    worst = max(worst, max(abs(a - b) / abs(b) for a, b in zip(out["point"][0], want)))
+print(f"     max relative difference {worst:.2e}")
+sys.exit(0 if worst <= 1e-5 else 1)
+PY
+  "$TSLM" forecast -m "$work/airline.tslm" --series "$FC/airline.csv" --eval --windows 2 --season 12 --json > "$work/air_eval.json" 2>/dev/null
+  check "Airline LSTM: --eval over 1959-1960 gives the demo's MAE, RMSE and sMAPE" python3 - "$work/air_eval.json" "$FC/results.json" <<'PY'
+import json, sys
+got = json.load(open(sys.argv[1]))["scores"]["model"]
+want = json.load(open(sys.argv[2]))["metrics"]["lstm"]["all"]
+sys.exit(0 if all(abs(got[k] - want[k]) <= 1e-3 * want[k] for k in ("mae", "rmse", "smape")) else 1)
+PY
+fi
+
 DEMO=demo/basicmotions
 if [ -f "$DEMO/model_checkpoint.pt" ] && [ -f "$DEMO/prompt.json" ]; then
   check "convert the BasicMotions demo on the SmolLM2 GGUF" "$TSLM" convert "$DEMO/model_checkpoint.pt" --base "$GGUF" --preset har -o "$work/demo.tslm" -q

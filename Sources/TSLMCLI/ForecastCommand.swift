@@ -21,8 +21,9 @@ struct ForecastCmd: ParsableCommand {
 
         --eval forecasts the last --windows non-overlapping windows of --horizon steps of the \
         series, each from the history before it, and reports MAE, RMSE, sMAPE (%) and MASE \
-        (scaled by the in-sample seasonal-naive error, season --season) for the model and for the \
-        seasonal-naive baseline, averaged over the windows.
+        (scaled by the in-sample seasonal-naive error of each window's history, season --season) \
+        for the model and for the seasonal-naive baseline: means over the windows, RMSE over all \
+        errors pooled.
 
         Examples:
           tslm forecast -m airline-lstm.tslm --series demo/forecast/airline.csv --horizon 12
@@ -141,7 +142,12 @@ struct ForecastCmd: ParsableCommand {
                 }
             }
         }
+        // Windows have equal lengths: MAE, sMAPE and MASE are the means of the windows' scores,
+        // RMSE is over all errors pooled (the root of the windows' mean squared errors).
         func mean(_ v: [Double]) -> Double { v.reduce(0, +) / Double(max(v.count, 1)) }
+        for who in Array(scores.keys) {
+            if let r = scores[who]?["rmse"] { scores[who]?["rmse"] = [mean(r.map { $0 * $0 }).squareRoot()] }
+        }
         let metrics = ["mae", "rmse", "smape", "mase"]
         if json {
             try printJSON(["model": model, "family": loaded.family.name, "horizon": horizon, "season": season,
