@@ -164,6 +164,23 @@ check "forecast: a text model is refused (wrong kind)" bash -c \
 check "run: an LSTM forecaster has no text session" bash -c \
   "'$TSLM' run -m '$work/lstm2.tslm' -p hi 2>&1 | grep -q 'needs a model of another kind'"
 
+# Time-LLM: the upstream state dict on its base LLM (truncated), forecast by `tslm forecast`
+TFX=Tests/TSLMRuntimeTests/Fixtures/timellm_model/gpt2
+check "a Time-LLM checkpoint without --base is an error naming --base" bash -c \
+  "'$TSLM' convert $TFX/checkpoint.pt --forecast-config $TFX/timellm.json -o '$work/x.tslm' -q 2>&1 | grep -q -- '--base'"
+check "convert a Time-LLM checkpoint (GPT-2 base, 2 of 3 blocks kept)" "$TSLM" convert $TFX/checkpoint.pt \
+  --forecast-config $TFX/timellm.json --base $TFX/base -o "$work/timellm.tslm" -q
+check "info: family timellm, 2 blocks" bash -c \
+  "'$TSLM' info '$work/timellm.tslm' --no-tensors > '$work/tl.txt' && grep -q 'family *timellm' '$work/tl.txt' && grep -q 'gpt2.block_count *2' '$work/tl.txt'"
+python3 -c "
+import json; g = json.load(open('$TFX/golden.json'))
+print('a,b'); print('\n'.join(f'{x!r},{y!r}' for x, y in zip(*g['history'])))" > "$work/tl_hist.csv"
+"$TSLM" forecast -m "$work/timellm.tslm" --series "$work/tl_hist.csv" --json > "$work/tl.json" 2>/dev/null
+check "Time-LLM forecast --json: both channels, 8 finite steps (parity with PyTorch: TimeLLMForecasterTests)" python3 - "$work/tl.json" <<'PY'
+import json, math, sys
+got = json.load(open(sys.argv[1]))["point"]
+sys.exit(0 if len(got) == 2 and all(len(r) == 8 and all(math.isfinite(v) for v in r) for r in got) else 1)
+PY
 # the forecasting demo (demo/forecast): tslm gives the PyTorch LSTM's forecasts on both test years
 FC=demo/forecast
 if [ -f "$FC/model.pt" ]; then

@@ -20,9 +20,10 @@ struct Convert: ParsableCommand {
         output is one file: the backbone (LoRA merged; Flamingo's resized embedding table and
         added tokens) plus the encoder, projector or perceiver and cross-attention blocks.
 
-        An LSTM forecaster (a PyTorch state dict of nn.LSTM + a linear head) needs
-        --forecast-config, the forecast.json that tools/lstm_reference.py writes next to it
-        (window, horizon, channel names, input/output scaling).
+        Forecasters need --forecast-config: an LSTM (a PyTorch state dict of nn.LSTM + a linear
+        head) its forecast.json (window, horizon, channel names, input/output scaling, as
+        tools/lstm_reference.py writes it); a Time-LLM checkpoint (upstream state dict) its
+        timellm.json (tools/timellm_model.py) and, with --base, the LLM it was trained on.
 
         Examples:
           tslm convert SmolLM2-135M-Instruct.Q4_1.gguf -o smollm2-q8.tslm --type q8_0
@@ -67,7 +68,7 @@ struct Convert: ParsableCommand {
     @Option(name: .customLong("end-of-chunk-token-id"), help: "OpenTSLM-Flamingo with a base that has no tokenizer: the <|endofchunk|> token id.")
     var endOfChunkTokenID: Int?
 
-    @Option(name: .customLong("forecast-config"), help: "LSTM forecaster: its forecast.json (window, horizon, channels, scaling).")
+    @Option(name: .customLong("forecast-config"), help: "A forecaster's sidecar: an LSTM's forecast.json or a Time-LLM's timellm.json.")
     var forecastConfig: String?
 
     @Flag(name: .shortAndLong, help: "No progress bar or summary.")
@@ -80,15 +81,25 @@ struct Convert: ParsableCommand {
         if let preset, !SeriesPresetName.names.contains(preset) {
             throw ValidationError("unknown --preset '\(preset)'; expected one of \(SeriesPresetName.all)")
         }
+        guard forecastConfig == nil || (preset == nil && prompt == nil && mediaTokenID == nil && endOfChunkTokenID == nil) else {
+            throw ValidationError("--preset, --prompt, --media-token-id and --end-of-chunk-token-id apply to OpenTSLM checkpoints, not forecasters (--forecast-config)")
+        }
         guard base != nil || (preset == nil && prompt == nil && mediaTokenID == nil && endOfChunkTokenID == nil) else {
             throw ValidationError("--preset, --prompt, --media-token-id and --end-of-chunk-token-id apply to an OpenTSLM checkpoint with --base")
         }
-        guard forecastConfig == nil || base == nil else {
-            throw ValidationError("--forecast-config (an LSTM forecaster) and --base (an OpenTSLM checkpoint) do not go together")
-        }
         try runReportingErrors {
             if let forecastConfig {
-                let model = try LSTMImporter.load(checkpoint: input, config: forecastConfig)
+                // Time-LLM needs its base LLM; an LSTM has none.
+                let isTimeLLM = TimeLLMImporter.looksLikeTimeLLM(try PyTorchImporter.load(path: input).tensors.map(\.name))
+                if isTimeLLM && base == nil {
+                    throw TSLMError.invalidArgument(name: "--base", reason: "\(input) is a Time-LLM checkpoint: give the LLM it was trained on with --base")
+                }
+                if !isTimeLLM && base != nil {
+                    throw TSLMError.invalidArgument(name: "--base", reason: "an LSTM forecaster has no base LLM")
+                }
+                let model = isTimeLLM
+                    ? try TimeLLMImporter.load(checkpoint: input, config: forecastConfig, base: base!)
+                    : try LSTMImporter.load(checkpoint: input, config: forecastConfig)
                 try convertAndReport(model, output: output, target: target, compress: compress, name: name, quiet: quiet)
                 return
             }
@@ -127,7 +138,7 @@ struct Quantize: ParsableCommand {
     @Flag(name: .long, help: "Store tensors zstd-compressed where that saves at least 5%.")
     var compress = false
 
-    @Option(name: .customLong("forecast-config"), help: "LSTM forecaster: its forecast.json (window, horizon, channels, scaling).")
+    @Option(name: .customLong("forecast-config"), help: "A forecaster's sidecar: an LSTM's forecast.json or a Time-LLM's timellm.json.")
     var forecastConfig: String?
 
     @Flag(name: .shortAndLong, help: "No progress bar or summary.")

@@ -67,9 +67,16 @@ struct ModelReport {
         file.tensors.filter { $0.dtype.isFloatingPoint }.reduce(0) { $0 + $1.elementCount }
     }
 
-    /// Keys shown under "hyperparameters": the architecture's own and the family's (`opentslm.*`).
+    /// The families' key prefixes.
+    static let familyPrefixes = [MetadataKeys.OpenTSLM.prefix, MetadataKeys.LSTM.prefix, MetadataKeys.TimeLLM.prefix]
+
+    func isHyperparameter(_ key: String) -> Bool {
+        key.hasPrefix(architecture + ".") || Self.familyPrefixes.contains { key.hasPrefix($0) }
+    }
+
+    /// Keys shown under "hyperparameters": the architecture's own and the family's.
     var hyperparameters: [(String, MetadataValue)] {
-        file.metadata.entries.filter { $0.key.hasPrefix(architecture + ".") || $0.key.hasPrefix(MetadataKeys.OpenTSLM.prefix) }
+        file.metadata.entries.filter { isHyperparameter($0.key) }
     }
 
     var tokenizerSummary: [String: Any] {
@@ -146,7 +153,7 @@ struct ModelReport {
             for k in t.keys.sorted() { row(k, "\(t[k]!)") }
         }
         let others = m.entries.filter {
-            !$0.key.hasPrefix("general.") && !$0.key.hasPrefix("tokenizer.") && !$0.key.hasPrefix(architecture + ".") && !$0.key.hasPrefix(MetadataKeys.OpenTSLM.prefix)
+            !$0.key.hasPrefix("general.") && !$0.key.hasPrefix("tokenizer.") && !isHyperparameter($0.key)
         }
         if !others.isEmpty {
             out += "other metadata\n"

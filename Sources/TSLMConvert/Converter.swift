@@ -70,6 +70,9 @@ public enum Converter {
             if model.sourceFormat == "pytorch", let ck = try? OpenTSLMImporter.open(path), let v = OpenTSLMImporter.variant(of: ck) {
                 throw TSLMError.invalidArgument(name: "--base", reason: "\(path) is an OpenTSLM \(v == .softPrompt ? "SoftPrompt" : "Flamingo") checkpoint: it holds only the time-series parts\(v == .softPrompt ? " (and LoRA adapters)" : ""); give the LLM it was trained on with --base (a Hugging Face folder, GGUF or .tslm file)")
             }
+            if model.sourceFormat == "pytorch", TimeLLMImporter.looksLikeTimeLLM(model.tensors.map(\.name)) {
+                throw TSLMError.invalidArgument(name: "--forecast-config", reason: "\(path) is a Time-LLM state dict: give its timellm.json with --forecast-config and the LLM it was trained on with --base")
+            }
             if model.sourceFormat == "pytorch", LSTMImporter.looksLikeLSTM(model.tensors.map(\.name)) {
                 throw TSLMError.invalidArgument(name: "--forecast-config", reason: "\(path) is an nn.LSTM state dict: give its forecast.json (window, horizon, channels, scaling) with --forecast-config")
             }
@@ -98,9 +101,15 @@ public enum Converter {
     public static func write(_ model: ImportedModel, to output: String, options: ConvertOptions) throws -> ConvertSummary {
         if let arch = Architectures.named(model.architecture) {
             // A time-series family adds its own tensors to the backbone's.
-            let family = model.metadata.string(MetadataKeys.family) ?? LegacyMetadata.family(model.metadata)
-            let timeSeries = family != nil && family != ModelFamilyName.text.rawValue
-            for t in model.tensors where !arch.isCanonicalName(t.name) && !(timeSeries && OpenTSLMNames.isTimeSeriesName(t.name)) {
+            let family = (model.metadata.string(MetadataKeys.family) ?? LegacyMetadata.family(model.metadata)).flatMap(ModelFamilyName.init)
+            func familyTensor(_ name: String) -> Bool {
+                switch family {
+                case .openTSLMSoftPrompt?, .openTSLMFlamingo?: OpenTSLMNames.isTimeSeriesName(name)
+                case .timeLLM?: name.hasPrefix(TensorNames.TimeLLM.prefix)
+                default: false
+                }
+            }
+            for t in model.tensors where !arch.isCanonicalName(t.name) && !familyTensor(t.name) {
                 throw TSLMError.unmappedTensor(file: model.sourcePath, architecture: arch.name, tensor: t.name)
             }
         } else if model.architecture == LSTMImporter.noBackbone {

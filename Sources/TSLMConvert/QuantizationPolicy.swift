@@ -42,9 +42,10 @@ public enum QuantizationPolicy {
         case let .type(t):
             if shape.count < 2 { return .f32 }
             guard t.isQuantized else { return t }
-            // The time-series encoder, projector and perceiver are small and feed every soft
-            // token or latent: they keep f16 under block quantization.
-            if name.hasPrefix(TensorNames.OpenTSLM.prefix) { return .f16 }
+            // The time-series encoder, projector and perceiver (OpenTSLM), the patch embedding,
+            // prototypes, reprogramming and head (Time-LLM) are small and feed every soft token,
+            // latent or forecast: they keep f16 under block quantization.
+            if name.hasPrefix(TensorNames.OpenTSLM.prefix) || name.hasPrefix(TensorNames.TimeLLM.prefix) { return .f16 }
             // An LSTM forecaster is a few thousand weights whose errors compound over the steps:
             // it stays f32.
             if name.hasPrefix(TensorNames.LSTM.prefix) { return .f32 }

@@ -43,4 +43,17 @@ public final class ModelWeights: @unchecked Sendable {
     public func optionalVector(_ name: String, count: Int) throws -> UnsafePointer<Float>? {
         has(name) ? try vector(name, count: count) : nil
     }
+
+    /// A tensor of exactly `shape` (any float dtype) decoded to f32, as an array.
+    public func floats(_ name: String, shape: [Int]) throws -> [Float] {
+        guard let e = file.entry(name) else { throw RuntimeError.missingTensor(name) }
+        guard e.shape == shape else { throw RuntimeError.badTensorShape(tensor: name, expected: shape, found: e.shape) }
+        guard e.dtype.isFloatingPoint, !e.dtype.isQuantized else { throw RuntimeError.unsupportedDType(tensor: name, dtype: e.dtype.description) }
+        let count = e.elementCount
+        var out = [Float](repeating: 0, count: count)
+        try file.tensorData(e).withUnsafeBytes { src in
+            out.withUnsafeMutableBufferPointer { DTypeConversion.toFloat32(src, dtype: e.dtype, count: count, into: $0) }
+        }
+        return out
+    }
 }

@@ -41,15 +41,19 @@ final class ModelFamilyTests: XCTestCase {
     }
 
     func testUnknownAndReservedFamiliesAreErrorsNamingKeyAndValue() throws {
-        let unknown = try Self.convert("sp_llama_1series") { $0[MetadataKeys.family] = .string("weather-oracle") }
+        let base = try Self.convert("sp_llama_1series")
+        defer { unlink(base) }
+        let unknown = NSTemporaryDirectory() + "tslm-unknown-\(UUID().uuidString).tslm"
         defer { unlink(unknown) }
+        try Self.rewrite(base, to: unknown) { $0[MetadataKeys.family] = .string("weather-oracle") }
         let e = try XCTUnwrap(loadError(unknown))
         XCTAssertEqual(e, .unknownFamily("weather-oracle", reserved: false))
         XCTAssertTrue(e.description.contains("general.family") && e.description.contains("weather-oracle"), e.description)
         XCTAssertTrue(e.description.contains("opentslm-sp"), "lists what this runtime runs: \(e.description)")
 
-        let reserved = try Self.convert("sp_llama_1series") { $0[MetadataKeys.family] = .string("chattime") }
+        let reserved = NSTemporaryDirectory() + "tslm-reserved-\(UUID().uuidString).tslm"
         defer { unlink(reserved) }
+        try Self.rewrite(base, to: reserved) { $0[MetadataKeys.family] = .string("chattime") }
         XCTAssertEqual(loadError(reserved), .unknownFamily("chattime", reserved: true))
     }
 

@@ -26,24 +26,7 @@ public enum HuggingFaceImporter {
 
         var tensors: [SourceTensor] = []
         for source in try weightTensors(folder: folder) {
-            switch arch.mapHuggingFaceName(source.name) {
-            case .drop:
-                continue
-            case .unknown:
-                throw TSLMError.unmappedTensor(file: folder, architecture: arch.name, tensor: source.name)
-            case let .map(name, transform):
-                var t = source
-                t.name = name
-                if transform == .transpose {
-                    guard t.shape.count == 2 else {
-                        throw TSLMError.invalidShape(file: folder, tensor: source.name, shape: t.shape, reason: "expected a 2-D Conv1D weight")
-                    }
-                    let (load, dtype, shape) = (source.load, source.dtype, source.shape)
-                    t.shape = [shape[1], shape[0]]
-                    t.load = { try TensorTransforms.transpose2D(try load(), dtype: dtype, shape: shape, file: folder, tensor: source.name) }
-                }
-                tensors.append(t)
-            }
+            if let t = try mapped(source, hfName: source.name, arch: arch, file: folder) { tensors.append(t) }
         }
         // A tied model may still ship lm_head; keep it only when it is really a separate matrix.
         if metadata.bool("\(arch.name).tie_embeddings") == true {
@@ -51,6 +34,30 @@ public enum HuggingFaceImporter {
         }
         return ImportedModel(architecture: arch.name, sourceFormat: "safetensors", sourcePath: folder,
                              metadata: metadata, tensors: tensors)
+    }
+
+    /// `source` under its `.tslm` name (Hugging Face name `hfName` through `arch`'s map, with
+    /// GPT-2's Conv1D transposes), nil for a tensor the architecture drops; a name it does not
+    /// know is `unmappedTensor`.
+    static func mapped(_ source: SourceTensor, hfName: String, arch: any Architecture.Type, file: String) throws -> SourceTensor? {
+        switch arch.mapHuggingFaceName(hfName) {
+        case .drop:
+            return nil
+        case .unknown:
+            throw TSLMError.unmappedTensor(file: file, architecture: arch.name, tensor: source.name)
+        case let .map(name, transform):
+            var t = source
+            t.name = name
+            if transform == .transpose {
+                guard t.shape.count == 2 else {
+                    throw TSLMError.invalidShape(file: file, tensor: source.name, shape: t.shape, reason: "expected a 2-D Conv1D weight")
+                }
+                let (load, dtype, shape) = (source.load, source.dtype, source.shape)
+                t.shape = [shape[1], shape[0]]
+                t.load = { try TensorTransforms.transpose2D(try load(), dtype: dtype, shape: shape, file: file, tensor: source.name) }
+            }
+            return t
+        }
     }
 
     /// A single `.safetensors` file without a config: architecture `raw`, names kept.

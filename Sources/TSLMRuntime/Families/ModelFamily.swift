@@ -62,6 +62,7 @@ public enum FamilyRegistry {
         .openTSLMSoftPrompt: { try OpenTSLMFamily(file: $0, variant: .softPrompt) },
         .openTSLMFlamingo: { try OpenTSLMFamily(file: $0, variant: .flamingo) },
         .lstm: { try LSTMFamily(file: $0) },
+        .timeLLM: { try TimeLLMFamily(file: $0) },
     ]
 
     /// Families registered at run time (by an embedding program or a test), by name.
