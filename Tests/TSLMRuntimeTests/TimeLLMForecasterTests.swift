@@ -117,6 +117,24 @@ final class TimeLLMForecasterTests: XCTestCase {
         print("Time-LLM fixtures: \(identical) of 4 prompts byte-identical to PyTorch's (the others differ in mirrored lag order only)")
     }
 
+    /// A q8_0 backbone (Time-LLM's own parts stay f16): the forecast's error against the f32
+    /// reference, stated (README) and bounded.
+    func testQuantizedBackboneErrorIsSmall() throws {
+        for name in ["llama", "gpt2"] {
+            let (loaded, g) = try Self.load(name, type: .type(.q8_0))
+            XCTAssertTrue(loaded.file.tensors.contains { $0.dtype == .q8_0 }, "the backbone is q8_0")
+            XCTAssertTrue(loaded.file.tensors.filter { $0.name.hasPrefix("timellm.") && $0.shape.count > 1 }.allSatisfy { $0.dtype == .f16 })
+            let t = try XCTUnwrap(loaded.family as? TimeLLMFamily)
+            var worst: Float = 0
+            for (c, gc) in g.channels.enumerated() {
+                let tr = try t.trace(Array(g.history[c].suffix(g.window)), promptTokens: gc.prompt_ids)
+                worst = max(worst, Self.relativeError(tr.forecast, gc.forecast))
+            }
+            print("Time-LLM \(name): q8_0 backbone, f16 Time-LLM parts: forecast max relative error \(worst)")
+            XCTAssertLessThan(worst, 0.05)
+        }
+    }
+
     func testBadRequests() throws {
         let (loaded, g) = try Self.load("gpt2")
         func argument(_ r: ForecastRequest) -> String? {
