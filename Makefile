@@ -98,9 +98,9 @@ demo: deps release
 	done
 	@$(MAKE) --no-print-directory demo-forecast
 
-## demo-forecast: the forecasting demo — an LSTM trained on the real Airline series
-## (demo/forecast): convert it, forecast the next 12 months with a plot, and evaluate it on the
-## last two years next to seasonal-naive (the README compares it with ETS too).
+## demo-forecast: the forecasting demo — an LSTM and a Time-LLM (frozen SmolLM2) trained on the
+## real Airline series (demo/forecast): convert them, forecast the next 12 months with a plot,
+## and evaluate both on the last two years next to seasonal-naive (the README adds ETS).
 FC_DIR   := demo/forecast
 FC_MODEL := .cache/out/airline-lstm.tslm
 demo-forecast: deps release
@@ -111,6 +111,12 @@ demo-forecast: deps release
 	@echo; echo "=== 1959 and 1960, each forecast from the 24 months before (plot of 1960: .cache/out/airline-eval.svg)"
 	$(BIN_RELEASE) forecast -m $(FC_MODEL) --series $(FC_DIR)/airline.csv --eval --windows 2 --season 12 \
 	  --plot .cache/out/airline-eval.svg
+	tools/fetch_smollm2.sh
+	$(BIN_RELEASE) convert $(FC_DIR)/timellm/checkpoint.pt --forecast-config $(FC_DIR)/timellm/timellm.json \
+	  --base $(SMOLLM2) --type f32 --name "Airline Time-LLM (SmolLM2, 4 blocks)" -o .cache/out/airline-timellm.tslm -q
+	@echo; echo "=== Time-LLM on frozen SmolLM2: 1959 and 1960 (plot of 1960: .cache/out/airline-timellm-eval.svg)"
+	$(BIN_RELEASE) forecast -m .cache/out/airline-timellm.tslm --series $(FC_DIR)/airline.csv --eval --windows 2 --season 12 \
+	  --plot .cache/out/airline-timellm-eval.svg
 
 ## demo-eval: held-out accuracy and macro-F1 of the demo model on all 40 test recordings.
 demo-eval: demo

@@ -185,22 +185,14 @@ PY
 FC=demo/forecast
 if [ -f "$FC/model.pt" ]; then
   check "convert the Airline LSTM demo" "$TSLM" convert "$FC/model.pt" --forecast-config "$FC/forecast.json" -o "$work/airline.tslm" -q
-  check "Airline LSTM: tslm's forecasts of 1959 and 1960 equal the PyTorch model's (test_windows.json)" python3 - "$TSLM" "$work" "$FC" <<'PY'
-import json, subprocess, sys
-tslm, work, fc = sys.argv[1:4]
-series = [float(l) for l in open(fc + "/airline.csv").read().split()[1:]]
-worst = 0.0
-for w in json.load(open(fc + "/test_windows.json"))["windows"]:
-    path = f"{work}/airline_{w['forecast_start']}.csv"
-    with open(path, "w") as f:
-        f.write("passengers\n" + "\n".join(repr(v) for v in series[:w["forecast_start"]]) + "\n")
-    out = json.loads(subprocess.run([tslm, "forecast", "-m", work + "/airline.tslm", "--series", path, "--json"],
-                                    check=True, capture_output=True, text=True).stdout)
-    want = w["forecasts"]["lstm"]
-    worst = max(worst, max(abs(a - b) / abs(b) for a, b in zip(out["point"][0], want)))
-print(f"     max relative difference {worst:.2e}")
-sys.exit(0 if worst <= 1e-5 else 1)
-PY
+  check "Airline LSTM: tslm's forecasts of 1959 and 1960 equal the PyTorch model's (test_windows.json)" \
+    python3 tools/check_demo_forecasts.py "$TSLM" "$work/airline.tslm" "$FC/airline.csv" "$FC/test_windows.json" forecasts.lstm
+  if [ -f "$FC/timellm/checkpoint.pt" ]; then
+    check "convert the Airline Time-LLM demo on the SmolLM2 GGUF (4 blocks kept, f32)" "$TSLM" convert "$FC/timellm/checkpoint.pt" \
+      --forecast-config "$FC/timellm/timellm.json" --base "$GGUF" --type f32 -o "$work/airline-timellm.tslm" -q
+    check "Airline Time-LLM: tslm's forecasts of 1959 and 1960 equal the PyTorch model's" \
+      python3 tools/check_demo_forecasts.py "$TSLM" "$work/airline-timellm.tslm" "$FC/airline.csv" "$FC/timellm/test_windows.json" forecast 1e-4
+  fi
   "$TSLM" forecast -m "$work/airline.tslm" --series "$FC/airline.csv" --eval --windows 2 --season 12 --json > "$work/air_eval.json" 2>/dev/null
   check "Airline LSTM: --eval over 1959-1960 gives the demo's MAE, RMSE and sMAPE" python3 - "$work/air_eval.json" "$FC/results.json" <<'PY'
 import json, sys
