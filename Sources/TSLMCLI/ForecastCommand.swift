@@ -26,9 +26,9 @@ struct ForecastCmd: ParsableCommand {
         errors pooled.
 
         Examples:
-          tslm forecast -m airline-lstm.tslm --series demo/forecast/airline.csv --horizon 12
-          tslm forecast -m airline-lstm.tslm --series demo/forecast/airline.csv --json --plot airline.svg
-          tslm forecast -m airline-lstm.tslm --series demo/forecast/airline.csv --eval --windows 2 --season 12
+          tslm forecast -m lstm.tslm --series airline.csv --horizon 12
+          tslm forecast -m lstm.tslm --series airline.csv --json --plot next.svg
+          tslm forecast -m lstm.tslm --series airline.csv --eval --windows 2 --season 12
         """
     )
 
