@@ -5,8 +5,11 @@ import PackageDescription
 // The kernels use AVX2, FMA and F16C on x86-64 (int8 dot products through vpmaddubsw, f16 loads
 // through vcvtph2ps): Swift's portable SIMD types do not generate them. Such a build needs a
 // Haswell / Zen or newer CPU. Other architectures use the portable SIMD path.
+// TSLM_PORTABLE=1 in the environment of `swift build` forces the portable SIMD path on x86-64 too
+// (`make test-portable` tests it there, as aarch64 devices run it).
+let portable = ProcessInfo.processInfo.environment["TSLM_PORTABLE"] == "1"
 #if arch(x86_64)
-let kernelSettings: [SwiftSetting] = [
+let kernelSettings: [SwiftSetting] = portable ? [] : [
     .define("TSLM_X86_AVX2"),
     .unsafeFlags(["-Xcc", "-mavx2", "-Xcc", "-mfma", "-Xcc", "-mf16c"]),
 ]
@@ -40,7 +43,9 @@ let package = Package(
         // Importers (safetensors, PyTorch zip, GGUF), architecture name maps, the quantizer.
         .target(name: "TSLMConvert", dependencies: ["TSLMFormat"]),
         // Compute kernels: scalar references and SIMD versions, the worker pool.
-        .target(name: "TSLMKernels", dependencies: ["TSLMFormat"], swiftSettings: kernelSettings),
+        // cpuid / XCR0 reading for the kernels' CPU check (no tslm_ symbols: kept local).
+        .target(name: "CCPUFeatures"),
+        .target(name: "TSLMKernels", dependencies: ["TSLMFormat", "CCPUFeatures"], swiftSettings: kernelSettings),
         // `swift run -c release TSLMKernelsBench [rows] [cols] [tokens]`: kernel GB/s and GFLOP/s.
         .executableTarget(name: "TSLMKernelsBench", dependencies: ["TSLMKernels", "TSLMFormat"],
                           swiftSettings: kernelSettings),

@@ -72,6 +72,12 @@ for lang in c cpp; do
   check "examples/$lang/forecast: a text model is refused with TSLM_ERR_WRONG_KIND" bash -c "test $rc = 1 && grep -q TSLM_ERR_WRONG_KIND '$work/fc.txt'"
 done
 
+# a CPU without the build's AVX2/FMA/F16C (simulated by the TSLM_CPU_FEATURES_MASK test hook):
+# tslm_model_load refuses with TSLM_ERR_UNSUPPORTED naming the features, never SIGILL
+TSLM_CPU_FEATURES_MASK=avx2,fma "$work/bin/c_generate" "$model" "Hi" 4 > "$work/cpu.txt" 2>&1; rc=$?
+check "a CPU without AVX2/FMA: tslm_model_load answers TSLM_ERR_UNSUPPORTED naming them" bash -c \
+  "test $rc != 0 && test $rc -lt 128 && grep -q TSLM_ERR_UNSUPPORTED '$work/cpu.txt' && grep -q 'AVX2, FMA' '$work/cpu.txt'"
+
 # a forecaster: the one-layer LSTM fixture (window 24, horizon 6), converted by the installed CLI
 LSTM_FX=Tests/TSLMRuntimeTests/Fixtures/lstm/one_layer_univariate
 lstm_model=$work/lstm.tslm

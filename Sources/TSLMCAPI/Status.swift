@@ -62,7 +62,7 @@ func status(of error: Error) -> Int32 {
         }
     case let e as RuntimeError:
         switch e {
-        case .unknownArchitecture, .unsupportedDType, .noChatTemplate, .unknownFamily: return TSLM_ERR_UNSUPPORTED
+        case .unknownArchitecture, .unsupportedDType, .noChatTemplate, .unknownFamily, .unsupportedCPU: return TSLM_ERR_UNSUPPORTED
         case .missingTensor, .badTensorShape, .badHyperparameter, .tokenizer, .missingFamily: return TSLM_ERR_FORMAT
         case .emptyPrompt, .tokenOutOfRange, .invalidArgument: return TSLM_ERR_INVALID_ARGUMENT
         case .promptTooLong, .contextFull: return TSLM_ERR_CONTEXT_FULL

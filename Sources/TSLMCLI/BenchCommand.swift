@@ -38,6 +38,7 @@ struct Bench: ParsableCommand {
     func run() throws {
         guard p >= 1, n >= 0, r >= 1, threads >= 1 else { throw ValidationError("-p ≥ 1, -n ≥ 0, -r ≥ 1, -t ≥ 1") }
         try runReportingErrors {
+            try LoadedModel.checkCPU()
             let file = try TSLMFile(path: model)
             let m = try BackboneRegistry.load(file)
             let c = m.config

@@ -12,10 +12,20 @@ public final class LoadedModel: @unchecked Sendable {
         try self.init(file: TSLMFile(path: path, mmap: mmap))
     }
 
-    /// Builds the family of an opened file.
+    /// Builds the family of an opened file. A CPU without the instruction-set extensions of this
+    /// build's kernels is refused first (`RuntimeError.unsupportedCPU`), before any kernel runs.
     public init(file: TSLMFile) throws {
+        try Self.checkCPU()
         self.file = file
         family = try FamilyRegistry.load(file)
+    }
+
+    /// Throws `RuntimeError.unsupportedCPU` naming what the CPU lacks (`CPUFeatures`).
+    public static func checkCPU() throws {
+        let missing = CPUFeatures.missing
+        guard missing.isEmpty else {
+            throw RuntimeError.unsupportedCPU(missing: missing.description, required: CPUFeatures.required.description)
+        }
     }
 
     /// What the model does.

@@ -19,6 +19,8 @@ public enum RuntimeError: Error, Equatable, Sendable, CustomStringConvertible {
     /// `general.family` names a family this build does not run; `reserved`: a name the format
     /// reserves for a family on the roadmap.
     case unknownFamily(String, reserved: Bool)
+    /// The CPU lacks instruction-set extensions this build's kernels use.
+    case unsupportedCPU(missing: String, required: String)
 
     public var description: String {
         switch self {
@@ -38,6 +40,8 @@ public enum RuntimeError: Error, Equatable, Sendable, CustomStringConvertible {
         case let .missingFamily(legacy):
             "metadata 'general.family' is missing" + (legacy ? " (the file has 'timeseries.*' keys)" : "")
                 + ": the file was written before model families (tslm 0.1); re-convert it with `tslm convert` (formats/tslm.md, version history)"
+        case let .unsupportedCPU(missing, required):
+            "this CPU lacks \(missing), which this build's kernels use (\(required): a Haswell / Zen or newer x86-64); build with TSLM_PORTABLE=1 for the portable kernels"
         case let .unknownFamily(name, reserved):
             "metadata 'general.family' is '\(name)', " + (reserved ? "a family reserved for a model this build cannot run yet" : "not a model family")
                 + " (this runtime runs: \(FamilyRegistry.names.joined(separator: ", ")))"

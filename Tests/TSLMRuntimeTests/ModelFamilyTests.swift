@@ -214,3 +214,26 @@ final class LastValueForecaster: Forecaster, @unchecked Sendable {
         return Forecast(point: point, quantiles: point.map { p in request.quantileLevels.map { _ in p } })
     }
 }
+
+/// The CPU check that keeps an AVX2 build from dying with SIGILL on an older x86-64: simulated
+/// with the `TSLM_CPU_FEATURES_MASK` test hook.
+final class CPUCheckTests: XCTestCase {
+    func testALoadOnACPUWithoutTheBuildsFeaturesIsRefused() throws {
+        let path = try ModelFamilyTests.convert("sp_llama_1series")
+        defer { unlink(path) }
+        XCTAssertNoThrow(try LoadedModel(path: path), "this machine runs the build's kernels")
+        setenv("TSLM_CPU_FEATURES_MASK", "avx2, f16c", 1)
+        defer { unsetenv("TSLM_CPU_FEATURES_MASK") }
+        XCTAssertFalse(CPUFeatures.detected.contains(.avx2))
+        XCTAssertFalse(CPUFeatures.detected.contains(.f16c))
+        if CPUFeatures.required.isEmpty {
+            // The portable build (TSLM_PORTABLE=1) needs nothing: it loads anyway.
+            XCTAssertNoThrow(try LoadedModel(path: path))
+        } else {
+            XCTAssertThrowsError(try LoadedModel(path: path)) {
+                XCTAssertEqual($0 as? RuntimeError, .unsupportedCPU(missing: "AVX2, F16C", required: "AVX2, FMA, F16C"))
+                XCTAssertTrue("\($0)".contains("TSLM_PORTABLE=1"))
+            }
+        }
+    }
+}

@@ -1,0 +1,14 @@
+/* The x86-64 instruction-set extensions the SIMD kernels use, as this CPU and OS support them.
+ * Not part of the C API (no tslm_ prefix: the library's version script keeps it local). */
+#ifndef TSLM_CPU_FEATURES_H
+#define TSLM_CPU_FEATURES_H
+
+#define CPUFEAT_AVX2 1u
+#define CPUFEAT_FMA  2u
+#define CPUFEAT_F16C 4u
+
+/* CPUFEAT_* bits of the features present and enabled by the OS (AVX state saved); 0 on other
+ * architectures. */
+unsigned cpufeat_x86_detect(void);
+
+#endif
