@@ -12,7 +12,7 @@ RELEASE     := -c release -Xswiftc -static-stdlib
 LIB_BUILT   := .build/release/libtslmc.so
 VERSION     := 0.1.0
 
-.PHONY: all deps models build release lib install examples test test-capi tsan demo demo-eval demo-forecast fixtures bench bench-opentslm bench-convert clean
+.PHONY: all deps models build release lib install examples test test-portable test-capi tsan demo demo-eval demo-forecast fixtures bench bench-opentslm bench-convert clean
 
 all: build
 
@@ -73,9 +73,17 @@ test-capi: deps models
 tsan: deps models
 	tools/tsan_test.sh
 
+## test-portable: the portable (non-AVX2) SIMD kernels that aarch64 devices run, built on x86-64
+## with TSLM_PORTABLE=1 into .build-portable: the kernel tests and the end-to-end parity tests.
+PORTABLE_TESTS := TSLMKernelsTests|BackboneParityTests|OpenTSLMParityTests|LSTMForecasterTests|TimeLLMForecasterTests|CPUCheckTests
+test-portable: deps
+	TSLM_PORTABLE=1 $(SWIFT) build --scratch-path .build-portable --build-tests
+	TSLM_PORTABLE=1 $(SWIFT) test --scratch-path .build-portable --skip-build --filter '$(PORTABLE_TESTS)'
+
 ## test: everything CI runs (`.ci/run`).
 test: deps models
 	$(SWIFT) test
+	$(MAKE) --no-print-directory test-portable
 	$(SWIFT) build $(RELEASE) --product tslm
 	tools/cli_test.sh $(BIN_RELEASE)
 	tools/capi_test.sh
