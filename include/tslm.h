@@ -154,6 +154,14 @@ TSLM_API int32_t tslm_tokenize(const tslm_model *model, const char *text, bool a
                                bool parse_special, int32_t *tokens, size_t max_tokens,
                                size_t *out_count);
 
+/**
+ * tslm_tokenize for text of text_len bytes that need not be NUL-terminated and may contain NUL
+ * bytes (which are tokenized like any other byte). text may be NULL when text_len is 0.
+ */
+TSLM_API int32_t tslm_tokenize_n(const tslm_model *model, const char *text, size_t text_len,
+                                 bool add_special, bool parse_special, int32_t *tokens,
+                                 size_t max_tokens, size_t *out_count);
+
 /** Turns tokens back into UTF-8 text; skip_special drops control tokens. */
 TSLM_API int32_t tslm_detokenize(const tslm_model *model, const int32_t *tokens, size_t n_tokens,
                                  bool skip_special, char *buf, size_t buf_size, size_t *out_len);
@@ -207,6 +215,10 @@ TSLM_API int32_t tslm_session_position(const tslm_session *session);
  * TSLM_ERR_CONTEXT_FULL if it does not fit (the session is then unchanged).
  */
 TSLM_API int32_t tslm_session_append_text(tslm_session *session, const char *text, bool add_special);
+
+/** tslm_session_append_text for text of text_len bytes (NUL bytes allowed, no terminator needed). */
+TSLM_API int32_t tslm_session_append_text_n(tslm_session *session, const char *text, size_t text_len,
+                                            bool add_special);
 
 /**
  * Appends n_channels series of `length` samples each (values[c * length + t]), every channel
@@ -285,6 +297,24 @@ TSLM_API int32_t tslm_session_last_text(const tslm_session *session, char *buf, 
  */
 TSLM_API int32_t tslm_session_last_answer(const tslm_session *session, char *buf, size_t buf_size,
                                           size_t *out_len);
+
+/**
+ * The token ids of the last generation (without the stop token) into tokens[0 .. max_tokens);
+ * *out_count receives their number (TSLM_ERR_BUFFER_TOO_SMALL when max_tokens is less). No
+ * generation yet: 0 ids.
+ */
+TSLM_API int32_t tslm_session_last_tokens(const tslm_session *session, int32_t *tokens,
+                                          size_t max_tokens, size_t *out_count);
+
+/**
+ * The logits (vocab_size floats, before sampling) after the last position the session ran: the
+ * distribution the next token is sampled from. Available after appended text runs and after a
+ * generation that ended at EOS; TSLM_ERR_INVALID_ARGUMENT when the session has not run a position
+ * since its last sampled token (the token runs when the conversation goes on) or holds a
+ * time-series prompt not yet run (it runs at tslm_session_generate).
+ */
+TSLM_API int32_t tslm_session_logits(const tslm_session *session, float *logits, size_t max_logits,
+                                     size_t *out_count);
 
 #define TSLM_STOP_EOS       0  /* the model ended its text */
 #define TSLM_STOP_STRING    1  /* a stop string appeared */

@@ -109,6 +109,16 @@ func string(_ p: UnsafePointer<CChar>?, _ name: String) throws -> String {
     return s
 }
 
+/// A UTF-8 argument of `length` bytes (NUL bytes allowed) as a Swift string.
+func string(_ p: UnsafePointer<CChar>?, length: Int, _ name: String) throws -> String {
+    guard length >= 0, length <= 1 << 30 else { throw CAPIError.invalid("\(name)_len", "\(length) is out of range") }
+    guard length > 0 else { return "" }
+    guard let p else { throw CAPIError.invalid(name, "is NULL but \(name)_len is \(length)") }
+    let bytes = UnsafeRawBufferPointer(start: p, count: length).bindMemory(to: UInt8.self)
+    guard let s = String(validating: bytes, as: UTF8.self) else { throw CAPIError.invalid(name, "is not valid UTF-8") }
+    return s
+}
+
 /// An optional string argument (NULL = nil).
 func optionalString(_ p: UnsafePointer<CChar>?, _ name: String) throws -> String? {
     guard let p else { return nil }

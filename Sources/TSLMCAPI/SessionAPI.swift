@@ -98,6 +98,39 @@ func seriesValues(_ values: UnsafePointer<Float>?, _ length: Int64, _ nChannels:
 }
 
 @c @implementation
+public func tslm_session_append_text_n(_ session: OpaquePointer!, _ text: UnsafePointer<CChar>!, _ textLen: Int,
+                                       _ addSpecial: Bool) -> Int32 {
+    withStatus {
+        try withSession(session) { s in
+            try s.session.appendText(try string(text, length: textLen, "text"), addSpecial: addSpecial)
+        }
+    }
+}
+
+@c @implementation
+public func tslm_session_last_tokens(_ session: OpaquePointer!, _ tokens: UnsafeMutablePointer<Int32>!, _ maxTokens: Int,
+                                     _ outCount: UnsafeMutablePointer<Int>!) -> Int32 {
+    withStatus {
+        let ids = try withSession(session) { $0.last?.tokens ?? [] }
+        try copyOut(ids, tokens, maxTokens, outCount, what: "the last generation has \(ids.count) tokens")
+    }
+}
+
+@c @implementation
+public func tslm_session_logits(_ session: OpaquePointer!, _ logits: UnsafeMutablePointer<Float>!, _ maxLogits: Int,
+                                _ outCount: UnsafeMutablePointer<Int>!) -> Int32 {
+    withStatus {
+        let values = try withSession(session) { s -> [Float] in
+            guard let l = s.session.logits else {
+                throw CAPIError.invalid("session", "has no logits now: it ran no position since its last sampled token (or its time-series prompt runs at tslm_session_generate)")
+            }
+            return l
+        }
+        try copyOut(values, logits, maxLogits, outCount, what: "the vocabulary has \(values.count) logits")
+    }
+}
+
+@c @implementation
 public func tslm_session_append_series(_ session: OpaquePointer!, _ values: UnsafePointer<Float>!, _ length: Int64,
                                        _ nChannels: Int32, _ description: UnsafePointer<CChar>!,
                                        _ preset: UnsafePointer<CChar>!) -> Int32 {

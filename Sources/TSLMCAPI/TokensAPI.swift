@@ -7,19 +7,34 @@ import TSLMTokenizers
 @c @implementation
 public func tslm_tokenize(_ model: OpaquePointer!, _ text: UnsafePointer<CChar>!, _ addSpecial: Bool, _ parseSpecial: Bool,
                           _ tokens: UnsafeMutablePointer<Int32>!, _ maxTokens: Int, _ outCount: UnsafeMutablePointer<Int>!) -> Int32 {
-    withStatus {
-        let m = try TSLMCAPI.model(model)
-        let text = try string(text, "text")
-        let ids = try m.loaded.tokenizer.encode(text, addSpecial: addSpecial, parseSpecial: parseSpecial)
-        outCount?.pointee = ids.count
-        guard maxTokens >= ids.count else {
-            throw CAPIError(status: TSLM_ERR_BUFFER_TOO_SMALL,
-                            message: "buffer too small: the text needs \(ids.count) tokens, max_tokens is \(maxTokens)")
-        }
-        guard !ids.isEmpty else { return }
-        guard let tokens else { throw CAPIError.invalid("tokens", "is NULL but max_tokens is \(maxTokens)") }
-        for (i, id) in ids.enumerated() { tokens[i] = id }
+    withStatus { try tokenize(model, try string(text, "text"), addSpecial, parseSpecial, tokens, maxTokens, outCount) }
+}
+
+@c @implementation
+public func tslm_tokenize_n(_ model: OpaquePointer!, _ text: UnsafePointer<CChar>!, _ textLen: Int, _ addSpecial: Bool,
+                            _ parseSpecial: Bool, _ tokens: UnsafeMutablePointer<Int32>!, _ maxTokens: Int,
+                            _ outCount: UnsafeMutablePointer<Int>!) -> Int32 {
+    withStatus { try tokenize(model, try string(text, length: textLen, "text"), addSpecial, parseSpecial, tokens, maxTokens, outCount) }
+}
+
+/// Both tokenize calls once the text is read.
+func tokenize(_ model: OpaquePointer?, _ text: String, _ addSpecial: Bool, _ parseSpecial: Bool,
+              _ tokens: UnsafeMutablePointer<Int32>?, _ maxTokens: Int, _ outCount: UnsafeMutablePointer<Int>?) throws {
+    let m = try TSLMCAPI.model(model)
+    let ids = try m.loaded.tokenizer.encode(text, addSpecial: addSpecial, parseSpecial: parseSpecial)
+    try copyOut(ids, tokens, maxTokens, outCount, what: "the text needs \(ids.count) tokens")
+}
+
+/// Copies `values` into a caller's array under the (buf, max, out_count) convention: *out_count
+/// = values needed; too small an array writes nothing (TSLM_ERR_BUFFER_TOO_SMALL).
+func copyOut<T>(_ values: [T], _ out: UnsafeMutablePointer<T>?, _ max: Int, _ outCount: UnsafeMutablePointer<Int>?, what: String) throws {
+    outCount?.pointee = values.count
+    guard max >= values.count else {
+        throw CAPIError(status: TSLM_ERR_BUFFER_TOO_SMALL, message: "buffer too small: \(what), the buffer holds \(max)")
     }
+    guard !values.isEmpty else { return }
+    guard let out else { throw CAPIError.invalid("buffer", "is NULL but its size is \(max)") }
+    for (i, v) in values.enumerated() { out[i] = v }
 }
 
 @c @implementation

@@ -67,6 +67,10 @@ public final class TextSession {
 
     /// Logits after the last position run, the start of the next generation.
     private var lastLogits: [Float]?
+
+    /// The logits after the last position run (the distribution the next token is sampled
+    /// from), nil when no position ran since the last sampled token or a deferred prompt waits.
+    public var logits: [Float]? { pendingParts.isEmpty && pendingToken == nil ? lastLogits : nil }
     /// A generated token that was sampled but not yet run (generation stopped after sampling it).
     private var pendingToken: Int32?
     /// Seconds spent running prompt positions since the last generation.

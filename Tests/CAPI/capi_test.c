@@ -258,6 +258,55 @@ typedef struct job {
     int32_t status;
 } job;
 
+/* Text with an explicit length (NUL bytes included), the logits of the last position and the
+ * ids of the last generation. */
+static void token_calls(const char *model_path) {
+    tslm_model *m = NULL;
+    tslm_session *s = NULL;
+    check_status("tokens: load", tslm_model_load(model_path, tslm_model_default_params(), &m), TSLM_OK);
+    if (!m) return;
+    int32_t a[64], b[64];
+    size_t na = 0, nb = 0;
+    check_status("tokenize_n: ok", tslm_tokenize_n(m, "Paris is big", 12, false, false, a, 64, &na), TSLM_OK);
+    check_status("tokenize: ok", tslm_tokenize(m, "Paris is big", false, false, b, 64, &nb), TSLM_OK);
+    check_true("tokenize_n: same ids as tokenize", na == nb && na > 0 && memcmp(a, b, na * sizeof a[0]) == 0);
+    check_status("tokenize_n: a prefix of the text", tslm_tokenize_n(m, "Paris is big", 5, false, false, b, 64, &nb), TSLM_OK);
+    check_true("tokenize_n: only text_len bytes are read", nb >= 1 && nb < na);
+    check_status("tokenize_n: text with a NUL byte", tslm_tokenize_n(m, "a\0b", 3, false, false, a, 64, &na), TSLM_OK);
+    check_true("tokenize_n: the NUL byte is a token", na >= 2);
+    check_status("tokenize_n: NULL text, length 3", tslm_tokenize_n(m, NULL, 3, false, false, a, 64, &na), TSLM_ERR_INVALID_ARGUMENT);
+    check_status("tokenize_n: NULL text, length 0", tslm_tokenize_n(m, NULL, 0, false, false, a, 64, &na), TSLM_OK);
+    check_status("tokenize_n: invalid UTF-8", tslm_tokenize_n(m, "\xc3\x28", 2, false, false, a, 64, &na), TSLM_ERR_INVALID_ARGUMENT);
+    check_status("tokenize_n: buffer too small", tslm_tokenize_n(m, "Paris is big", 12, false, false, a, 1, &na), TSLM_ERR_BUFFER_TOO_SMALL);
+
+    check_status("tokens: session", tslm_session_new(m, tslm_session_default_params(), &s), TSLM_OK);
+    if (!s) { tslm_model_free(m); return; }
+    float *logits = malloc(sizeof(float) * 49152);
+    size_t nl = 0;
+    check_status("logits: none before anything ran", tslm_session_logits(s, logits, 49152, &nl), TSLM_ERR_INVALID_ARGUMENT);
+    check_status("append_text_n: text with a NUL byte", tslm_session_append_text_n(s, "The capital of France\0 is", 26, true), TSLM_OK);
+    check_status("logits: after appended text", tslm_session_logits(s, logits, 49152, &nl), TSLM_OK);
+    check_true("logits: vocab_size of them", nl == 49152);
+    check_status("logits: buffer too small", tslm_session_logits(s, logits, 10, &nl), TSLM_ERR_BUFFER_TOO_SMALL);
+    int best = 0;
+    for (int i = 1; i < 49152; i++) if (logits[i] > logits[best]) best = i;
+    tslm_generate_params gp = tslm_generate_default_params();
+    gp.max_tokens = 3;
+    size_t nt = 0;
+    check_status("last_tokens: none before a generation", tslm_session_last_tokens(s, a, 64, &nt), TSLM_OK);
+    check_true("last_tokens: 0 ids before a generation", nt == 0);
+    check_status("tokens: generate 3", tslm_session_generate(s, gp, NULL, NULL), TSLM_OK);
+    check_status("last_tokens: ok", tslm_session_last_tokens(s, a, 64, &nt), TSLM_OK);
+    check_true("last_tokens: at most 3 ids, the first the argmax of the logits (greedy)", nt <= 3 && (nt == 0 || a[0] == best));
+    check_status("last_tokens: buffer too small", tslm_session_last_tokens(s, a, 0, &nt), TSLM_ERR_BUFFER_TOO_SMALL);
+    check_status("last_tokens: NULL session", tslm_session_last_tokens(NULL, a, 64, &nt), TSLM_ERR_INVALID_ARGUMENT);
+    check_status("logits: NULL session", tslm_session_logits(NULL, logits, 49152, &nl), TSLM_ERR_INVALID_ARGUMENT);
+    check_status("append_text_n: NULL text, length 4", tslm_session_append_text_n(s, NULL, 4, true), TSLM_ERR_INVALID_ARGUMENT);
+    free(logits);
+    tslm_session_free(s);
+    tslm_model_free(m);
+}
+
 /* A forecasting model (the one-layer univariate LSTM fixture: 1 input, 1 output, window 24,
  * horizon 6): its info, a valid forecast, and the calls it must refuse. */
 static void forecaster_calls(const char *lstm_path, const char *text_path) {
@@ -364,6 +413,7 @@ int main(int argc, char **argv) {
     check_true("status name", strcmp(tslm_status_name(TSLM_ERR_WRONG_KIND), "TSLM_ERR_WRONG_KIND") == 0);
     if (!strcmp(what, "bad") || !strcmp(what, "all")) bad_calls(argv[1], argv[2]);
     if (!strcmp(what, "threads") || !strcmp(what, "all")) threads(argv[1]);
+    if (!strcmp(what, "bad") || !strcmp(what, "all")) token_calls(argv[1]);
     if (argc > 4) forecaster_calls(argv[4], argv[1]);
     printf("capi: %d passed, %d failed\n", passed, failed);
     return failed ? 1 : 0;
