@@ -117,6 +117,21 @@ check "flags of the text path are refused with --series, not ignored" bash -c \
 printf 'a,b\n1,2\n3\n' > "$work/ragged.csv"
 check "ragged CSV is rejected with its line" bash -c \
   "'$TSLM' run -m '$work/smollm2-q8_0.tslm' --series '$work/ragged.csv' -p x 2>&1 | grep -q 'line 3'"
+# tslm tokenize: ids and pieces, JSON, ids only, a file with a NUL byte
+"$TSLM" tokenize -m "$work/smollm2-q8_0.tslm" -p "The capital of France is" --json > "$work/tok.json" 2>/dev/null
+check "tokenize --json: ids and pieces of a prompt, equal to --ids-only" python3 - "$work/tok.json" \
+  "$("$TSLM" tokenize -m "$work/smollm2-q8_0.tslm" -p "The capital of France is" --ids-only 2>/dev/null)" <<'PY'
+import json, sys
+d = json.load(open(sys.argv[1]))
+ids = [int(x) for x in sys.argv[2].split(",")]
+sys.exit(0 if d["ids"] == ids and len(d["pieces"]) == len(ids) and "".join(d["pieces"]).replace("\u0120", " ") == "The capital of France is" else 1)
+PY
+printf 'a\0b' > "$work/nul.txt"
+check "tokenize -f: a NUL byte is a token of its own" bash -c \
+  "'$TSLM' tokenize -m '$work/smollm2-q8_0.tslm' -f '$work/nul.txt' --ids-only 2>/dev/null | tr ',' '\n' | wc -l | grep -qx 3"
+check "tokenize: -p and -f together are refused" bash -c \
+  "! '$TSLM' tokenize -m '$work/smollm2-q8_0.tslm' -p x -f '$work/nul.txt' 2>/dev/null"
+
 # forecasting: the LSTM fixtures converted with their forecast.json, run by `tslm forecast`
 LFX=Tests/TSLMRuntimeTests/Fixtures/lstm
 check "convert an LSTM forecaster (state dict + forecast.json)" "$TSLM" convert $LFX/two_layer_multivariate/model.pt \
