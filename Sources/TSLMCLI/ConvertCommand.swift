@@ -89,17 +89,7 @@ struct Convert: ParsableCommand {
         }
         try runReportingErrors {
             if let forecastConfig {
-                // Time-LLM needs its base LLM; an LSTM has none.
-                let isTimeLLM = TimeLLMImporter.looksLikeTimeLLM(try PyTorchImporter.load(path: input).tensors.map(\.name))
-                if isTimeLLM && base == nil {
-                    throw TSLMError.invalidArgument(name: "--base", reason: "\(input) is a Time-LLM checkpoint: give the LLM it was trained on with --base")
-                }
-                if !isTimeLLM && base != nil {
-                    throw TSLMError.invalidArgument(name: "--base", reason: "an LSTM forecaster has no base LLM")
-                }
-                let model = isTimeLLM
-                    ? try TimeLLMImporter.load(checkpoint: input, config: forecastConfig, base: base!)
-                    : try LSTMImporter.load(checkpoint: input, config: forecastConfig)
+                let model = try Converter.importForecaster(path: input, config: forecastConfig, base: base)
                 try convertAndReport(model, output: output, target: target, compress: compress, name: name, quiet: quiet)
                 return
             }

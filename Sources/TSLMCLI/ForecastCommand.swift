@@ -91,7 +91,7 @@ struct ForecastCmd: ParsableCommand {
             }
             if let plot {
                 let panels = f.point.enumerated().map { o, row in
-                    ForecastPlot(title: title, channel: outputs[o], history: history[inputIndex(of: outputs[o], in: names) ?? min(o, history.count - 1)],
+                    ForecastPlot(title: title, channel: outputs[o], history: history[names.firstIndex(of: outputs[o]) ?? min(o, history.count - 1)],
                                  forecast: row, xLabel: "step", yLabel: outputs[o])
                 }
                 try write(try ForecastPlot.multi(panels, title: title), to: plot)
@@ -112,8 +112,6 @@ struct ForecastCmd: ParsableCommand {
         return (wanted, file.channels)
     }
 
-    func inputIndex(of name: String, in names: [String]) -> Int? { names.firstIndex(of: name) }
-
     /// Rolling-origin evaluation of the model and the seasonal-naive baseline.
     func evaluate(_ loaded: LoadedModel, history: [[Float]], names: [String], outputs: [String], horizon: Int, window: Int,
                   title: String, pool: ThreadPool) throws {
@@ -125,7 +123,7 @@ struct ForecastCmd: ParsableCommand {
             let past = history.map { Array($0[..<r.lowerBound]) }
             let f = try loaded.forecast(ForecastRequest(history: past, horizon: horizon), pool: pool)
             for (o, row) in f.point.enumerated() {
-                guard let i = inputIndex(of: outputs[o], in: names) ?? (f.point.count == history.count ? o : nil) else {
+                guard let i = names.firstIndex(of: outputs[o]) ?? (f.point.count == history.count ? o : nil) else {
                     throw RuntimeError.invalidArgument(name: "--eval", reason: "output '\(outputs[o])' is not one of the series' channels (\(names.joined(separator: ", ")))")
                 }
                 let actual = Array(history[i][r])

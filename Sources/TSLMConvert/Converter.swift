@@ -84,6 +84,20 @@ public enum Converter {
         return try OpenTSLMImporter.load(checkpoint: path, base: base, options: openTSLM)
     }
 
+    /// Imports a forecaster's PyTorch state dict with its sidecar `config`: Time-LLM (which needs
+    /// the LLM it was trained on, `base`) or an LSTM (which has none). The checkpoint is opened once.
+    public static func importForecaster(path: String, config: String, base: String?) throws -> ImportedModel {
+        let raw = try PyTorchImporter.load(path: path)
+        if TimeLLMImporter.looksLikeTimeLLM(raw.tensors.map(\.name)) {
+            guard let base else {
+                throw TSLMError.invalidArgument(name: "--base", reason: "\(path) is a Time-LLM checkpoint: give the LLM it was trained on with --base")
+            }
+            return try TimeLLMImporter.load(raw, config: config, base: base)
+        }
+        guard base == nil else { throw TSLMError.invalidArgument(name: "--base", reason: "an LSTM forecaster has no base LLM") }
+        return try LSTMImporter.load(raw, config: config)
+    }
+
     /// Imports `path` in whatever supported format it is.
     public static func importModel(path: String) throws -> ImportedModel {
         switch try detectFormat(path: path) {

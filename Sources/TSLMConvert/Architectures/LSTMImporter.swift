@@ -19,32 +19,15 @@ public enum LSTMImporter {
         public var inputMean: [Float], inputStd: [Float], outputMean: [Float], outputStd: [Float]
 
         public init(jsonFile path: String) throws {
-            func bad(_ reason: String) -> TSLMError { .malformed(file: path, reason: reason) }
-            guard let data = FileManager.default.contents(atPath: path) else {
-                throw TSLMError.io(file: path, operation: "read", errno: FileManager.default.fileExists(atPath: path) ? EIO : ENOENT)
-            }
-            guard let o = (try? JSONSerialization.jsonObject(with: data)) as? [String: Any] else { throw bad("not a JSON object") }
-            func int(_ k: String) throws -> Int {
-                guard let v = o[k] as? Int, v > 0 else { throw bad("needs a positive integer '\(k)'") }
-                return v
-            }
-            func names(_ k: String) throws -> [String] {
-                guard let v = o[k] as? [String], !v.isEmpty else { throw bad("needs a non-empty array of strings '\(k)'") }
-                return v
-            }
-            func floats(_ k: String, _ n: Int, positive: Bool) throws -> [Float] {
-                guard let v = o[k] as? [Double], v.count == n else { throw bad("needs '\(k)': \(n) numbers") }
-                if let x = v.first(where: { !$0.isFinite || (positive && $0 <= 0) }) { throw bad("'\(k)' holds \(x), not a \(positive ? "positive " : "")finite number") }
-                return v.map(Float.init)
-            }
-            window = try int("window")
-            horizon = try int("horizon")
-            channels = try names("channels")
-            outputChannels = o["output_channels"] == nil ? channels : try names("output_channels")
-            inputMean = try floats("input_mean", channels.count, positive: false)
-            inputStd = try floats("input_std", channels.count, positive: true)
-            outputMean = try floats("output_mean", outputChannels.count, positive: false)
-            outputStd = try floats("output_std", outputChannels.count, positive: true)
+            let j = try SidecarJSON(path: path)
+            window = try j.int("window")
+            horizon = try j.int("horizon")
+            channels = try j.names("channels")
+            outputChannels = j.has("output_channels") ? try j.names("output_channels") : channels
+            inputMean = try j.floats("input_mean", count: channels.count, positive: false)
+            inputStd = try j.floats("input_std", count: channels.count, positive: true)
+            outputMean = try j.floats("output_mean", count: outputChannels.count, positive: false)
+            outputStd = try j.floats("output_std", count: outputChannels.count, positive: true)
         }
     }
 
@@ -52,8 +35,13 @@ public enum LSTMImporter {
     public static func looksLikeLSTM(_ names: [String]) -> Bool { names.contains { $0.hasSuffix("weight_ih_l0") } }
 
     public static func load(checkpoint path: String, config configPath: String) throws -> ImportedModel {
+        try load(try PyTorchImporter.load(path: path), config: configPath)
+    }
+
+    /// `load(checkpoint:config:)` for a state dict already opened (`PyTorchImporter.load`).
+    static func load(_ raw: ImportedModel, config configPath: String) throws -> ImportedModel {
+        let path = raw.sourcePath
         let config = try Config(jsonFile: configPath)
-        let raw = try PyTorchImporter.load(path: path)
         func bad(_ reason: String) -> TSLMError { .malformed(file: path, reason: reason) }
         guard let first = raw.tensors.first(where: { $0.name.hasSuffix("weight_ih_l0") }) else {
             throw bad("not an nn.LSTM state dict: no '*weight_ih_l0' tensor (has \(raw.tensors.prefix(8).map(\.name).joined(separator: ", ")))")

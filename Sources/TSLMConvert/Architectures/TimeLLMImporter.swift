@@ -1,4 +1,3 @@
-import Foundation
 import TSLMFormat
 
 /// Imports a Time-LLM checkpoint (upstream `torch.save(model.state_dict())`) on top of its base
@@ -20,27 +19,18 @@ public enum TimeLLMImporter {
         public var llmLayers: Int?
 
         public init(jsonFile path: String) throws {
-            func bad(_ reason: String) -> TSLMError { .malformed(file: path, reason: reason) }
-            guard let data = FileManager.default.contents(atPath: path) else {
-                throw TSLMError.io(file: path, operation: "read", errno: FileManager.default.fileExists(atPath: path) ? EIO : ENOENT)
-            }
-            guard let o = (try? JSONSerialization.jsonObject(with: data)) as? [String: Any] else { throw bad("not a JSON object") }
-            func int(_ k: String) throws -> Int {
-                guard let v = o[k] as? Int, v > 0, v <= 1 << 20 else { throw bad("needs a positive integer '\(k)'") }
-                return v
-            }
-            seqLen = try int("seq_len")
-            predLen = try int("pred_len")
-            patchLen = try int("patch_len")
-            stride = try int("stride")
-            dModel = try int("d_model")
-            dFF = try int("d_ff")
-            heads = try int("n_heads")
-            numTokens = try int("num_tokens")
-            guard let d = o["description"] as? String else { throw bad("needs a string 'description'") }
-            description = d
-            llmLayers = o["llm_layers"] == nil ? nil : try int("llm_layers")
-            guard patchLen <= seqLen else { throw bad("patch_len \(patchLen) is longer than seq_len \(seqLen)") }
+            let j = try SidecarJSON(path: path)
+            seqLen = try j.int("seq_len")
+            predLen = try j.int("pred_len")
+            patchLen = try j.int("patch_len")
+            stride = try j.int("stride")
+            dModel = try j.int("d_model")
+            dFF = try j.int("d_ff")
+            heads = try j.int("n_heads")
+            numTokens = try j.int("num_tokens")
+            description = try j.string("description")
+            llmLayers = j.has("llm_layers") ? try j.int("llm_layers") : nil
+            guard patchLen <= seqLen else { throw j.bad("patch_len \(patchLen) is longer than seq_len \(seqLen)") }
         }
 
         var patchCount: Int { (seqLen - patchLen) / stride + 2 }
@@ -52,13 +42,18 @@ public enum TimeLLMImporter {
     }
 
     public static func load(checkpoint path: String, config configPath: String, base: String) throws -> ImportedModel {
+        try load(try PyTorchImporter.load(path: path), config: configPath, base: base)
+    }
+
+    /// `load(checkpoint:config:base:)` for a state dict already opened (`PyTorchImporter.load`).
+    static func load(_ raw: ImportedModel, config configPath: String, base: String) throws -> ImportedModel {
+        let path = raw.sourcePath
         let config = try Config(jsonFile: configPath)
         func bad(_ reason: String) -> TSLMError { .malformed(file: path, reason: reason) }
         var model = try Converter.importModel(path: base)
         guard let arch = Architectures.named(model.architecture), ["llama", "gpt2"].contains(arch.name) else {
             throw TSLMError.unknownArchitecture(file: base, architecture: "\(model.architecture) (a Time-LLM backbone must be llama or gpt2)")
         }
-        let raw = try PyTorchImporter.load(path: path)
         guard looksLikeTimeLLM(raw.tensors.map(\.name)) else {
             throw bad("not a Time-LLM state dict: no reprogramming_layer.query_projection.weight")
         }
@@ -71,29 +66,20 @@ public enum TimeLLMImporter {
 
         // The backbone: the checkpoint's llm_model.* replace the base's tensors of the same name.
         let hfPrefix = arch.name == "llama" ? "model." : "transformer."
-        var replaced = 0
+        var checkpointBlocks = Set<Int>()
         for t in raw.tensors where t.name.hasPrefix("llm_model.") {
             let hfName = hfPrefix + t.name.dropFirst("llm_model.".count)
             guard let mapped = try HuggingFaceImporter.mapped(t, hfName: hfName, arch: arch, file: path) else { continue }
             model.tensors.removeAll { $0.name == mapped.name }
             model.tensors.append(mapped)
-            replaced += 1
+            if let layer = splitLayerName(mapped.name, prefix: "blk.")?.layer { checkpointBlocks.insert(layer) }
         }
         let baseLayers = model.metadata.int("\(arch.name).block_count") ?? 0
-        let checkpointLayers = Set(raw.tensors.compactMap { t -> Int? in
-            let rest = t.name.dropFirst("llm_model.".count)
-            guard t.name.hasPrefix("llm_model."), let parts = Optional(rest.split(separator: ".")), parts.count > 2,
-                  parts[0] == (arch.name == "llama" ? "layers" : "h") else { return nil }
-            return Int(parts[1])
-        }).count
-        let layers = config.llmLayers ?? (checkpointLayers > 0 ? checkpointLayers : baseLayers)
+        let layers = config.llmLayers ?? (checkpointBlocks.isEmpty ? baseLayers : checkpointBlocks.count)
         guard layers >= 1, layers <= baseLayers else {
             throw bad("llm_layers \(layers) must be in 1...\(baseLayers) (the base's blocks)")
         }
-        model.tensors.removeAll { t in
-            guard t.name.hasPrefix("blk."), let n = Int(t.name.dropFirst(4).prefix { $0 != "." }) else { return false }
-            return n >= layers
-        }
+        model.tensors.removeAll { (splitLayerName($0.name, prefix: "blk.")?.layer ?? -1) >= layers }
         model.metadata["\(arch.name).block_count"] = .u32(UInt32(layers))
         guard let hidden = model.metadata.int("\(arch.name).embedding_length") else {
             throw TSLMError.malformed(file: base, reason: "no \(arch.name).embedding_length")
@@ -148,7 +134,6 @@ public enum TimeLLMImporter {
         model.tensors += added
         model.sourceFormat = "pytorch"
         model.sourcePath = path
-        _ = replaced
         return model
     }
 
