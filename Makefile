@@ -16,6 +16,11 @@ VERSION     := 0.1.0
 
 all: build
 
+# Topic makefiles (mk/*.mk) add their own targets; a target listed in EXTRA_TESTS
+# (`EXTRA_TESTS += name`) also runs at the end of `make test`.
+EXTRA_TESTS :=
+-include $(sort $(wildcard mk/*.mk))
+
 ## deps: system packages (libzstd-dev; for the C API tests a C/C++ compiler, pkg-config and
 ## valgrind) — needs root on a fresh machine.
 DEB_PACKAGES := libzstd-dev pkg-config valgrind g++
@@ -87,6 +92,7 @@ test: deps models
 	$(SWIFT) build $(RELEASE) --product tslm
 	tools/cli_test.sh $(BIN_RELEASE)
 	tools/capi_test.sh
+	@for t in $(EXTRA_TESTS); do $(MAKE) --no-print-directory $$t || exit 1; done
 
 ## demo: the README's main command — the trained OpenTSLM-SoftPrompt BasicMotions model: fetch the
 ## pinned SmolLM2 base, attach the committed time-series weights (demo/basicmotions), and explain
