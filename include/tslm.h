@@ -42,7 +42,7 @@ extern "C" {
 /* ------------------------------------------------------------------------------------------ */
 
 /** The ABI version this header describes; tslm_abi_version() returns the library's. */
-#define TSLM_ABI_VERSION 1
+#define TSLM_ABI_VERSION 2
 
 #define TSLM_OK                      0
 #define TSLM_ERR_IO                 -1  /* a file could not be opened, read or written */
@@ -54,6 +54,7 @@ extern "C" {
 #define TSLM_ERR_BUFFER_TOO_SMALL   -7  /* out_len says how much is needed */
 #define TSLM_ERR_CANCELLED          -8  /* a callback returned false */
 #define TSLM_ERR_INTERNAL           -9  /* a bug: please report it with tslm_last_error() */
+#define TSLM_ERR_NO_ANSWER         -10  /* no sampled answer names a choice (tslm_model_analyze) */
 
 /** The library version, e.g. "0.1.0". Static storage. */
 TSLM_API const char *tslm_version(void);
@@ -344,9 +345,11 @@ typedef struct tslm_forecast_params {
     int32_t      n_quantiles;
     int32_t      n_samples;        /* sampled paths for sampling forecasters; 0 = the model's */
     uint64_t     seed;
+    bool         greedy;           /* sampling forecasters: one deterministic (argmax) path */
+    const char  *context;          /* ChatTime: context knowledge for the prompt, or NULL */
 } tslm_forecast_params;
 
-/** Defaults: horizon 16, no quantiles, n_samples 0, seed 0. */
+/** Defaults: horizon 16, no quantiles, n_samples 0, seed 0, not greedy, no context. */
 TSLM_API tslm_forecast_params tslm_forecast_default_params(void);
 
 /** What a forecasting model reads and writes. */
@@ -362,7 +365,11 @@ TSLM_API int32_t tslm_model_forecast_info(const tslm_model *model, tslm_forecast
 
 /**
  * Forecasts `horizon` steps after history[0 .. length) into out_point[0 .. horizon) and, when
- * quantiles are asked for, out_quantiles[q * horizon + t]. History values must be finite.
+ * quantiles are asked for, out_quantiles[q * horizon + t]. History values must be finite, except
+ * that a ChatTime model takes NaN as a missing value (not all of them); a ChatTime forecast step
+ * that no sampled path gave a value for is NaN. Sampling forecasters (ChatTime) draw n_samples
+ * paths seeded by `seed` (the same seed, the same forecast) and give their per-step median and
+ * quantiles; point forecasters refuse quantiles.
  * For a model with one input and one output channel (see tslm_forecast_channels otherwise).
  * A history shorter than the model's window, a horizon beyond its maximum, or quantiles from a
  * point forecaster are TSLM_ERR_INVALID_ARGUMENT. Models that do not forecast return
@@ -379,6 +386,31 @@ TSLM_API int32_t tslm_forecast(tslm_model *model, const float *history, int64_t 
 TSLM_API int32_t tslm_forecast_channels(tslm_model *model, const float *history, int64_t length,
                                         int32_t n_channels, tslm_forecast_params params,
                                         float *out_point, float *out_quantiles);
+
+/* ------------------------------------------------------------------------------------------ */
+/* Analysis (ChatTime: multiple-choice questions about a series)                               */
+/* Thread safety: safe on a shared model from any number of threads.                           */
+/* ------------------------------------------------------------------------------------------ */
+
+typedef struct tslm_analyze_params {
+    int32_t  n_samples;  /* sampled answers; 0 = the model's (ChatTime: 8) */
+    uint64_t seed;       /* the same seed, the same answer */
+    bool     greedy;     /* one deterministic (argmax) answer instead */
+} tslm_analyze_params;
+
+/** Defaults: the model's sample count, seed 0, sampled. */
+TSLM_API tslm_analyze_params tslm_analyze_default_params(void);
+
+/**
+ * Answers a multiple-choice `question` (it should list the choices as (a), (b), (c)) about the
+ * series values[0 .. length) (NaN = missing, not all), as ChatTime's official code does: each
+ * sampled answer is cut at its first ".", its first "(a)", "(b)" or "(c)" is its vote, and the
+ * majority (ties: the first seen) is written to buf, e.g. "(b)" (see the conventions for buf,
+ * buf_size and out_len). When no answer names a choice: TSLM_ERR_NO_ANSWER. Models other than
+ * ChatTime: TSLM_ERR_WRONG_KIND (after the arguments are checked).
+ */
+TSLM_API int32_t tslm_model_analyze(tslm_model *model, const float *values, int64_t length, const char *question,
+                                    tslm_analyze_params params, char *buf, size_t buf_size, size_t *out_len);
 
 #ifdef __cplusplus
 }

@@ -7,7 +7,7 @@ import TSLMRuntime
 
 @c @implementation
 public func tslm_forecast_default_params() -> tslm_forecast_params {
-    tslm_forecast_params(horizon: 16, quantile_levels: nil, n_quantiles: 0, n_samples: 0, seed: 0)
+    tslm_forecast_params(horizon: 16, quantile_levels: nil, n_quantiles: 0, n_samples: 0, seed: 0, greedy: false, context: nil)
 }
 
 @c @implementation
@@ -53,7 +53,8 @@ func forecast(_ model: OpaquePointer?, _ history: UnsafePointer<Float>?, _ lengt
     }
     guard let history else { throw CAPIError.invalid("history", "is NULL") }
     let values = UnsafeBufferPointer(start: history, count: Int(total))
-    if let bad = values.firstIndex(where: { !$0.isFinite }) {
+    let missingAllowed = (m.loaded.family as? any Forecaster)?.acceptsMissingValues ?? false
+    if let bad = values.firstIndex(where: { missingAllowed ? $0.isInfinite : !$0.isFinite }) {
         throw CAPIError.invalid("history", "value \(values[bad]) at channel \(bad / Int(length)), step \(bad % Int(length)) is not finite")
     }
     guard params.horizon > 0, params.horizon <= 1 << 20 else {
@@ -80,8 +81,9 @@ func forecast(_ model: OpaquePointer?, _ history: UnsafePointer<Float>?, _ lengt
     }
     let n = Int(length)
     let channels = (0..<Int(nChannels)).map { Array(values[($0 * n)..<(($0 + 1) * n)]) }
+    let context = try params.context.map { try string($0, "params.context") }
     let request = ForecastRequest(history: channels, horizon: Int(params.horizon), quantileLevels: levels,
-                                  samples: Int(params.n_samples), seed: params.seed)
+                                  samples: Int(params.n_samples), seed: params.seed, greedy: params.greedy, context: context)
     let result = try m.loaded.forecast(request, pool: m.pool)
     let horizon = Int(params.horizon)
     for (o, row) in result.point.enumerated() {
@@ -93,5 +95,36 @@ func forecast(_ model: OpaquePointer?, _ history: UnsafePointer<Float>?, _ lengt
                 for t in 0..<horizon { outQuantiles[(o * levels.count + q) * horizon + t] = row[t] }
             }
         }
+    }
+}
+
+// Analysis (tslm.h, "Analysis"): ChatTime's multiple-choice answers about a series.
+
+@c @implementation
+public func tslm_analyze_default_params() -> tslm_analyze_params {
+    tslm_analyze_params(n_samples: 0, seed: 0, greedy: false)
+}
+
+@c @implementation
+public func tslm_model_analyze(_ model: OpaquePointer!, _ values: UnsafePointer<Float>!, _ length: Int64,
+                               _ question: UnsafePointer<CChar>!, _ params: tslm_analyze_params,
+                               _ buf: UnsafeMutablePointer<CChar>!, _ bufSize: Int, _ outLen: UnsafeMutablePointer<Int>!) -> Int32 {
+    withStatus {
+        let m = try TSLMCAPI.model(model)
+        guard length > 0, length <= Int64(maxSeriesValues) else {
+            throw CAPIError.invalid("length", "\(length) must be in 1...\(maxSeriesValues)")
+        }
+        guard let values else { throw CAPIError.invalid("values", "is NULL") }
+        let series = UnsafeBufferPointer(start: values, count: Int(length)).map(Double.init)
+        let text = try string(question, "question")
+        guard params.n_samples >= 0, params.n_samples <= 1024 else {
+            throw CAPIError.invalid("params.n_samples", "\(params.n_samples) must be in 0...1024")
+        }
+        guard let chatTime = m.loaded.family as? ChatTimeFamily else {
+            throw RuntimeError.wrongKind(operation: "analysis (a multiple-choice question about a series)", kind: m.loaded.kind.rawValue)
+        }
+        let sampling = chatTime.sampling(samples: Int(params.n_samples), greedy: params.greedy)
+        let answer = try chatTime.analyze(series: series, question: text, sampling: sampling, seed: params.seed, pool: m.pool)
+        try copyOut(answer.answer, buf, bufSize, outLen)
     }
 }

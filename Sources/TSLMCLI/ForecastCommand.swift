@@ -25,8 +25,15 @@ struct ForecastCmd: ParsableCommand {
         for the model and for the seasonal-naive baseline: means over the windows, RMSE over all \
         errors pooled.
 
+        Sampling forecasters (ChatTime) draw --samples paths (default the model's, 8 for \
+        ChatTime) seeded by --seed, and report their per-step median with the --quantiles band \
+        (default 0.1,0.9: the table's and JSON's extra columns, the plot's shaded area); --greedy \
+        draws one deterministic path instead. --context passes ChatTime's context knowledge.
+
         Examples:
           tslm forecast -m lstm.tslm --series airline.csv --horizon 12
+          tslm forecast -m chattime.tslm --series sales.csv --horizon 24 --samples 8 --seed 1 --plot sales.svg
+          tslm forecast -m chattime.tslm --series sales.csv --horizon 24 --greedy --context "December peaks"
           tslm forecast -m lstm.tslm --series airline.csv --json --plot next.svg
           tslm forecast -m lstm.tslm --series airline.csv --eval --windows 2 --season 12
         """
@@ -56,20 +63,64 @@ struct ForecastCmd: ParsableCommand {
     @Option(name: .long, help: "--eval: the season of the seasonal-naive baseline and of MASE's scale (1 = naive).")
     var season: Int = 1
 
+    @Option(name: .long, help: "Sampling forecasters: sampled paths (default: the model's).")
+    var samples: Int?
+
+    @Option(name: .long, help: "Sampling forecasters: the seed of the paths.")
+    var seed: UInt64 = 0
+
+    @Flag(name: .long, help: "Sampling forecasters: one deterministic (argmax) path.")
+    var greedy = false
+
+    @Option(name: .long, help: "Sampling forecasters: quantile levels of the band, comma-separated (default 0.1,0.9; 'none' for none).")
+    var quantiles: String?
+
+    @Option(name: .long, help: "ChatTime: context knowledge added to the prompt.")
+    var context: String?
+
     @Option(name: .shortAndLong, help: "Worker threads (default: all cores).")
     var threads: Int = ProcessInfo.processInfo.activeProcessorCount
+
+    /// The request for `history`, with the sampling options.
+    func request(_ history: [[Float]], horizon: Int, levels: [Float]) -> ForecastRequest {
+        ForecastRequest(history: history, horizon: horizon, quantileLevels: levels, samples: samples ?? 0, seed: seed,
+                        greedy: greedy, context: context)
+    }
+
+    /// The quantile levels asked for: --quantiles, else 0.1 and 0.9 for sampling forecasters.
+    func levels(_ forecaster: any Forecaster) throws -> [Float] {
+        guard let quantiles else { return forecaster.drawsSamples && !greedy ? [0.1, 0.9] : [] }
+        if quantiles == "none" { return [] }
+        return try quantiles.split(separator: ",").map {
+            guard let q = Float($0.trimmingCharacters(in: .whitespaces)), q > 0, q < 1 else {
+                throw ValidationError("--quantiles: '\($0)' is not a level in (0, 1)")
+            }
+            return q
+        }
+    }
 
     func run() throws {
         guard threads >= 1, threads <= 1024 else { throw ValidationError("--threads must be in 1...1024") }
         if let horizon, horizon < 1 { throw ValidationError("--horizon must be ≥ 1") }
         guard windows >= 1 else { throw ValidationError("--windows must be ≥ 1") }
         guard season >= 1 else { throw ValidationError("--season must be ≥ 1") }
+        if let samples, samples < 1 || samples > 1024 { throw ValidationError("--samples must be in 1...1024") }
+        if greedy, samples != nil { throw ValidationError("--greedy draws one path: drop --samples") }
         try runReportingErrors {
             let loaded = try LoadedModel(path: model)
             guard let forecaster = loaded.family as? any Forecaster else {
                 throw RuntimeError.wrongKind(operation: "tslm forecast", kind: loaded.kind.rawValue)
             }
             let shape = forecaster.forecastShape
+            if !forecaster.drawsSamples {
+                for (flag, given) in [("--samples", samples != nil), ("--greedy", greedy), ("--seed", seed != 0), ("--quantiles", quantiles != nil && quantiles != "none")] where given {
+                    throw ValidationError("\(flag) is for sampling forecasters (ChatTime); this \(loaded.family.name) model forecasts one point path")
+                }
+            }
+            if context != nil, !(loaded.family is ChatTimeFamily) {
+                throw ValidationError("--context is for ChatTime models; this one is a \(loaded.family.name) model")
+            }
+            let levels = try levels(forecaster)
             let file = try SeriesFile.read(series)
             let (names, history) = try inputs(file, shape: shape)
             let h = horizon ?? shape.horizon ?? 12
@@ -78,21 +129,32 @@ struct ForecastCmd: ParsableCommand {
             let title = loaded.file.metadata.string(MetadataKeys.name) ?? model
             if eval {
                 try evaluate(loaded, history: history, names: names, outputs: outputs, horizon: h, window: shape.window ?? 1,
-                             title: title, pool: pool)
+                             title: title, levels: levels, pool: pool)
                 return
             }
-            let f = try loaded.forecast(ForecastRequest(history: history, horizon: h), pool: pool)
+            let f = try loaded.forecast(request(history, horizon: h, levels: levels), pool: pool)
             if json {
-                try printJSON(["model": model, "family": loaded.family.name, "horizon": h, "channels": outputs,
-                               "point": f.point.map { $0.map(Double.init) }])
+                var object: [String: Any] = ["model": model, "family": loaded.family.name, "horizon": h, "channels": outputs,
+                                             "point": f.point.map { $0.map(jsonNumber) }]
+                if !levels.isEmpty {
+                    object["quantile_levels"] = levels.map(Double.init)
+                    object["quantiles"] = f.quantiles.map { $0.map { $0.map(jsonNumber) } }
+                }
+                if forecaster.drawsSamples { object["greedy"] = greedy; object["seed"] = seed }
+                try printJSON(object)
             } else {
-                say("step\t" + outputs.joined(separator: "\t"))
-                for t in 0..<h { say("\(t + 1)\t" + f.point.map { format($0[t]) }.joined(separator: "\t")) }
+                let bandNames = levels.map { "q" + String(format: "%g", Double($0)) }
+                say("step\t" + outputs.flatMap { o in [o] + bandNames.map { "\(o) \($0)" } }.joined(separator: "\t"))
+                for t in 0..<h {
+                    say("\(t + 1)\t" + f.point.indices.flatMap { o in
+                        [format(f.point[o][t])] + levels.indices.map { format(f.quantiles[o][$0][t]) }
+                    }.joined(separator: "\t"))
+                }
             }
             if let plot {
                 let panels = f.point.enumerated().map { o, row in
                     ForecastPlot(title: title, channel: outputs[o], history: history[names.firstIndex(of: outputs[o]) ?? min(o, history.count - 1)],
-                                 forecast: row, xLabel: "step", yLabel: outputs[o])
+                                 forecast: row, band: band(f, channel: o, levels: levels), xLabel: "step", yLabel: outputs[o])
                 }
                 try write(try ForecastPlot.multi(panels, title: title), to: plot)
             }
@@ -114,14 +176,14 @@ struct ForecastCmd: ParsableCommand {
 
     /// Rolling-origin evaluation of the model and the seasonal-naive baseline.
     func evaluate(_ loaded: LoadedModel, history: [[Float]], names: [String], outputs: [String], horizon: Int, window: Int,
-                  title: String, pool: ThreadPool) throws {
+                  title: String, levels: [Float], pool: ThreadPool) throws {
         let length = history[0].count
         let ranges = try ForecastMetrics.rollingWindows(length: length, window: max(window, season + 1), horizon: horizon, count: windows)
         var scores: [String: [String: [Double]]] = ["model": [:], "seasonal_naive": [:]]
         var lastPanels: [ForecastPlot] = []
         for r in ranges {
             let past = history.map { Array($0[..<r.lowerBound]) }
-            let f = try loaded.forecast(ForecastRequest(history: past, horizon: horizon), pool: pool)
+            let f = try loaded.forecast(request(past, horizon: horizon, levels: levels), pool: pool)
             for (o, row) in f.point.enumerated() {
                 guard let i = names.firstIndex(of: outputs[o]) ?? (f.point.count == history.count ? o : nil) else {
                     throw RuntimeError.invalidArgument(name: "--eval", reason: "output '\(outputs[o])' is not one of the series' channels (\(names.joined(separator: ", ")))")
@@ -135,7 +197,8 @@ struct ForecastCmd: ParsableCommand {
                     scores[who, default: [:]]["mase", default: []].append(try ForecastMetrics.mase(actual: actual, forecast: forecast, training: past[i], season: season))
                 }
                 if r == ranges.last {
-                    lastPanels.append(ForecastPlot(title: title, channel: outputs[o], history: past[i], forecast: row, actual: actual,
+                    lastPanels.append(ForecastPlot(title: title, channel: outputs[o], history: past[i], forecast: row,
+                                                   band: band(f, channel: o, levels: levels), actual: actual,
                                                    xLabel: "step", yLabel: outputs[o]))
                 }
             }
@@ -164,6 +227,18 @@ struct ForecastCmd: ParsableCommand {
     }
 
     func format(_ v: Float) -> String { String(format: "%.6g", Double(v)) }
+
+    /// NaN (a step no sampled path gave a value for) as JSON null.
+    func jsonNumber(_ v: Float) -> Any { v.isNaN ? NSNull() : Double(v) }
+
+    /// The plot's band: the outermost of the quantiles asked for.
+    func band(_ f: Forecast, channel o: Int, levels: [Float]) -> ForecastPlot.Band? {
+        guard levels.count >= 2, o < f.quantiles.count,
+              let lo = levels.indices.min(by: { levels[$0] < levels[$1] }),
+              let hi = levels.indices.max(by: { levels[$0] < levels[$1] }) else { return nil }
+        return ForecastPlot.Band(lower: f.quantiles[o][lo], upper: f.quantiles[o][hi],
+                                 label: "\(Int((levels[lo] * 100).rounded()))–\(Int((levels[hi] * 100).rounded()))%")
+    }
 
     func printJSON(_ object: Any) throws {
         let data = try JSONSerialization.data(withJSONObject: object, options: [.prettyPrinted, .sortedKeys])

@@ -24,10 +24,17 @@ struct Run: ParsableCommand {
         {axis} otherwise x/y/z and {lead} the ECG lead. The output is a series summary, the
         generated rationale, and a final "Answer: ..." line.
 
+        ChatTime models: --series (one single-column file) with -p QUESTION answers a \
+        multiple-choice question about the series, as the official code does: --samples answers \
+        (default the model's 8, top-k 100, temperature 1, seeded by --seed) or one --greedy \
+        answer, each cut at its first ".", its first (a), (b) or (c) taken, and the majority \
+        printed as "Answer: (x)" (the votes go to stderr). Forecast with `tslm forecast`.
+
         Examples:
           tslm run -m smollm2.tslm -p "What is the capital of France?" --chat -n 32
           tslm run -m model.tslm -p "Once upon a time" -n 100 --temp 0.8 --top-p 0.95 --seed 7
           tslm run -m har-sp.tslm --series walk.csv --preset har --pre "$(cat har_pre.txt)" -p "Rationale:" -n 300
+          tslm run -m chattime.tslm --series load.csv -p "Is the trend (a) upward (b) downward (c) flat?"
         """
     )
 
@@ -94,6 +101,12 @@ struct Run: ParsableCommand {
     @Option(name: .long, help: "Text before the series (time-series models).")
     var pre: String?
 
+    @Option(name: .long, help: "ChatTime analysis: sampled answers (default: the model's).")
+    var samples: Int?
+
+    @Flag(name: .long, help: "ChatTime analysis: one deterministic (argmax) answer.")
+    var greedy = false
+
     func run() throws {
         guard threads >= 1, threads <= 1024 else { throw ValidationError("--threads must be in 1...1024") }
         guard n >= 0 else { throw ValidationError("-n must be ≥ 0") }
@@ -103,6 +116,11 @@ struct Run: ParsableCommand {
         try runReportingErrors {
             let loaded = try LoadedModel(path: model)
             let pool = ThreadPool(threads: threads)
+            if let chatTime = loaded.family as? ChatTimeFamily, !series.isEmpty {
+                try runAnalysis(chatTime, pool: pool)
+                return
+            }
+            if samples != nil || greedy { throw ValidationError("--samples and --greedy are for ChatTime analysis (--series with a ChatTime model)") }
             let session = try TextSession(loaded, contextLength: contextLength, halfCache: halfCache, pool: pool)
             if !series.isEmpty || pre != nil || loaded.kind == .classifier {
                 // Flags of the text path must not be silently ignored.
@@ -149,6 +167,31 @@ struct Run: ParsableCommand {
     }
 
     func fmt(_ v: Double) -> String { String(format: "%.1f", v) }
+
+    /// ChatTime: a multiple-choice question (-p) about one series (--series).
+    func runAnalysis(_ chatTime: ChatTimeFamily, pool: ThreadPool) throws {
+        for (flag, given) in [("--token-ids", tokenIDs != nil), ("--logits-out", logitsOut != nil), ("--chat", chat), ("--pre", pre != nil),
+                              ("--preset", preset != nil), ("--series-text", seriesText != nil), ("--temp", temperature != 0),
+                              ("--top-k", topK != 0), ("--top-p", topP != 1), ("--min-p", minP != 0), ("--stop", !stop.isEmpty)] where given {
+            throw ValidationError("\(flag) does not apply to a ChatTime analysis (-p QUESTION --series FILE [--samples N | --greedy] [--seed S])")
+        }
+        if let samples, samples < 1 || samples > 1024 { throw ValidationError("--samples must be in 1...1024") }
+        if greedy, samples != nil { throw ValidationError("--greedy draws one answer: drop --samples") }
+        guard !prompt.isEmpty else { throw ValidationError("a ChatTime analysis needs the question: -p \"... (a) ... (b) ... (c) ...\"") }
+        guard series.count == 1 else { throw ValidationError("a ChatTime analysis reads one series: give one --series file") }
+        let file = try SeriesFile.read(series[0])
+        guard file.channels.count == 1 else {
+            throw ValidationError("--series \(series[0]) has \(file.channels.count) columns; a ChatTime analysis reads one")
+        }
+        let sampling = chatTime.sampling(samples: samples ?? 0, greedy: greedy)
+        let seed = seed == 0x5EED ? 0 : seed
+        let a = try chatTime.analyze(series: file.channels[0].map(Double.init), question: prompt, sampling: sampling, seed: seed, pool: pool)
+        var counts: [String: Int] = [:]
+        for c in a.choices { counts[c ?? "none", default: 0] += 1 }
+        let summary = counts.keys.sorted().map { "\($0) \(counts[$0]!)" }.joined(separator: ", ")
+        FileHandle.standardError.write(Data("votes of \(a.choices.count) answer(s): \(summary)\n".utf8))
+        say("Answer: \(a.answer)")
+    }
 
     var samplerParams: SamplerParams {
         var params = SamplerParams()

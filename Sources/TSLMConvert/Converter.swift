@@ -150,6 +150,9 @@ public enum Converter {
         LegacyMetadata.migrate(&source)
         if let family = source.string(MetadataKeys.family) {
             metadata[MetadataKeys.family] = .string(family)
+        } else if ChatTimeImport.hasValueTokens(source) {
+            metadata[MetadataKeys.family] = .string(ModelFamilyName.chatTime.rawValue)
+            for (k, v) in ChatTimeImport.defaults where source[k] == nil { metadata[k] = v }
         } else if model.architecture != "raw" && model.architecture != LSTMImporter.noBackbone {
             metadata[MetadataKeys.family] = .string(ModelFamilyName.text.rawValue)
         }

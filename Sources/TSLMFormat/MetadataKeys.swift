@@ -83,6 +83,22 @@ public enum MetadataKeys {
         public static let description = "timellm.description"
     }
 
+    /// ChatTime (formats/tslm.md, "ChatTime"): a Llama backbone whose vocabulary has the 10,001
+    /// value tokens; these are the official inference defaults, kept in the file so a model can
+    /// carry others.
+    public enum ChatTime {
+        public static let prefix = "chattime."
+        /// Steps forecast per prompt (the official `max_pred_len`, 16).
+        public static let maxChunk = "chattime.max_chunk"
+        /// Sampled paths per forecast or answers per analysis (`num_samples`, 8).
+        public static let samples = "chattime.samples"
+        /// Top-k of the sampler (100) and its temperature (1).
+        public static let topK = "chattime.top_k"
+        public static let temperature = "chattime.temperature"
+        /// New tokens of an analysis answer (16).
+        public static let answerTokens = "chattime.answer_tokens"
+    }
+
     /// The key prefix files written before families used for OpenTSLM (`timeseries.model`, …):
     /// such a file is refused with a message asking to re-convert it.
     public static let legacyTimeSeriesPrefix = "timeseries."
@@ -98,9 +114,9 @@ public enum ModelFamilyName: String, Sendable, CaseIterable {
     case openTSLMSoftPrompt = "opentslm-sp"
     /// OpenTSLM Flamingo: series → perceiver latents attended by gated cross-attention.
     case openTSLMFlamingo = "opentslm-flamingo"
-    /// Reserved for the forecasters on the roadmap: ChatTime (value tokens on a text backbone),
-    /// Time-LLM (reprogrammed patches through a truncated backbone), an LSTM forecaster.
+    /// ChatTime: value tokens on a Llama backbone (forecast and multiple-choice analysis).
     case chatTime = "chattime"
+    /// Time-LLM (reprogrammed patches through a truncated backbone) and an LSTM forecaster.
     case timeLLM = "timellm"
     case lstm
 }

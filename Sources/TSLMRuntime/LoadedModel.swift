@@ -51,7 +51,7 @@ public final class LoadedModel: @unchecked Sendable {
     /// request is checked first. The forecast has one row per output channel of the model (for
     /// most models the history's channels).
     public func forecast(_ request: ForecastRequest, pool: ThreadPool? = nil) throws -> Forecast {
-        try request.validate()
+        try request.validate(allowMissing: (family as? any Forecaster)?.acceptsMissingValues ?? false)
         guard let forecaster = family as? any Forecaster else {
             throw RuntimeError.wrongKind(operation: "forecasting", kind: kind.rawValue)
         }

@@ -21,6 +21,11 @@ public enum RuntimeError: Error, Equatable, Sendable, CustomStringConvertible {
     case unknownFamily(String, reserved: Bool)
     /// The CPU lacks instruction-set extensions this build's kernels use.
     case unsupportedCPU(missing: String, required: String)
+    /// A ChatTime model whose vocabulary lacks value tokens (`count` of 10,001 missing, the
+    /// first being `first`).
+    case missingValueTokens(first: String, count: Int)
+    /// None of the sampled analysis answers names a choice `(a)`, `(b)` or `(c)`.
+    case noChoice(samples: Int, first: String)
 
     public var description: String {
         switch self {
@@ -42,6 +47,10 @@ public enum RuntimeError: Error, Equatable, Sendable, CustomStringConvertible {
                 + ": the file was written before model families (tslm 0.1); re-convert it with `tslm convert` (formats/tslm.md, version history)"
         case let .unsupportedCPU(missing, required):
             "this CPU lacks \(missing), which this build's kernels use (\(required): a Haswell / Zen or newer x86-64); build with TSLM_PORTABLE=1 for the portable kernels"
+        case let .missingValueTokens(first, count):
+            "the vocabulary lacks \(count) of ChatTime's 10,001 value tokens (the first missing: '\(first)'): this is not a ChatTime model"
+        case let .noChoice(samples, first):
+            "none of the \(samples) sampled answers names a choice (a), (b) or (c) before its first '.' (the first answer: '\(first)'); ask a multiple-choice question that lists (a), (b) and (c)"
         case let .unknownFamily(name, reserved):
             "metadata 'general.family' is '\(name)', " + (reserved ? "a family reserved for a model this build cannot run yet" : "not a model family")
                 + " (this runtime runs: \(FamilyRegistry.names.joined(separator: ", ")))"

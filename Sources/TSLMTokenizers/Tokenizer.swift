@@ -19,6 +19,8 @@ public final class Tokenizer: @unchecked Sendable {
     private let normalizer: [NormalizerStep]
     private let preTokenizer: [PreTokenizerStep]
     private let added: AddedTokens
+    /// SentencePiece with `tokenizer.prepend_scheme` "first": "▁" goes before the whole text.
+    private let prefixWholeText: Bool
     let decodeTable: TokenDecodeTable
 
     /// Number of tokens in the vocabulary; valid ids are `0..<vocabularySize`.
@@ -89,6 +91,7 @@ public final class Tokenizer: @unchecked Sendable {
         let pre = value("pre")?.stringValue
         let useJSON = hf != nil && (pre == nil || pre == "huggingface")
         var stripLeadingSpace = false
+        var prefixWholeText = false
         switch modelName {
         case "gpt2":
             guard let merges else { throw TokenizerError.missingKey("tokenizer.merges") }
@@ -121,10 +124,21 @@ public final class Tokenizer: @unchecked Sendable {
                 }
             }
             let addSpacePrefix = value("add_space_prefix")?.boolValue ?? true
+            let scheme = value("prepend_scheme")?.stringValue ?? "always"
+            guard scheme == "always" || scheme == "first" else {
+                throw TokenizerError.malformed(key: "tokenizer.prepend_scheme", reason: "'\(scheme)' is not 'always' or 'first'")
+            }
             if useJSON, let hf {
                 normalizer = hf.normalizer
                 preTokenizer = hf.preTokenizer
                 stripLeadingSpace = hf.stripsLeadingSpace
+            } else if scheme == "first" {
+                // transformers' slow LlamaTokenizer with legacy=false: "▁" before the whole text
+                // (even one that starts with an added token or a space), none after added tokens.
+                normalizer = [.replace(pattern: [" "], content: ["\u{2581}"])]
+                preTokenizer = []
+                stripLeadingSpace = addSpacePrefix
+                prefixWholeText = addSpacePrefix
             } else {
                 normalizer = (addSpacePrefix ? [.prepend(["\u{2581}"])] : []) + [.replace(pattern: [" "], content: ["\u{2581}"])]
                 preTokenizer = []
@@ -151,6 +165,7 @@ public final class Tokenizer: @unchecked Sendable {
             }
         }
         self.added = added
+        self.prefixWholeText = prefixWholeText
         self.vocab = vocab
         self.modelName = modelName
         let isByteLevel = modelName == "gpt2"
@@ -185,7 +200,7 @@ public final class Tokenizer: @unchecked Sendable {
     public func encode(_ text: String, addSpecial: Bool = true, parseSpecial: Bool = true) -> [Int32] {
         var out: [Int32] = []
         if addSpecial && addBOS, let bos = bosID { out.append(bos) }
-        let utf8 = Array(text.utf8)
+        let utf8 = prefixWholeText && !text.isEmpty ? Array("\u{2581}".utf8) + Array(text.utf8) : Array(text.utf8)
         var cache: [[UInt8]: [Int32]] = [:]
         for segment in added.split(utf8, parseControl: parseSpecial) {
             switch segment {

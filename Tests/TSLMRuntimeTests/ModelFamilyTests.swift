@@ -40,7 +40,7 @@ final class ModelFamilyTests: XCTestCase {
         }
     }
 
-    func testUnknownAndReservedFamiliesAreErrorsNamingKeyAndValue() throws {
+    func testUnknownFamiliesAreErrorsNamingKeyAndValue() throws {
         let base = try Self.convert("sp_llama_1series")
         defer { unlink(base) }
         let unknown = NSTemporaryDirectory() + "tslm-unknown-\(UUID().uuidString).tslm"
@@ -51,10 +51,13 @@ final class ModelFamilyTests: XCTestCase {
         XCTAssertTrue(e.description.contains("general.family") && e.description.contains("weather-oracle"), e.description)
         XCTAssertTrue(e.description.contains("opentslm-sp"), "lists what this runtime runs: \(e.description)")
 
-        let reserved = NSTemporaryDirectory() + "tslm-reserved-\(UUID().uuidString).tslm"
-        defer { unlink(reserved) }
-        try Self.rewrite(base, to: reserved) { $0[MetadataKeys.family] = .string("chattime") }
-        XCTAssertEqual(loadError(reserved), .unknownFamily("chattime", reserved: true))
+        // A model labelled ChatTime without ChatTime's value tokens is refused, naming them.
+        let relabelled = NSTemporaryDirectory() + "tslm-relabelled-\(UUID().uuidString).tslm"
+        defer { unlink(relabelled) }
+        try Self.rewrite(base, to: relabelled) { $0[MetadataKeys.family] = .string("chattime") }
+        let v = try XCTUnwrap(loadError(relabelled))
+        XCTAssertEqual(v, .missingValueTokens(first: "###-0.9999###", count: 10_001))
+        XCTAssertTrue(v.description.contains("value tokens"), v.description)
     }
 
     /// A file written before families (no `general.family`, OpenTSLM under `timeseries.*`) is

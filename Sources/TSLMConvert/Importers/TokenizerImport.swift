@@ -219,6 +219,23 @@ public enum TokenizerImport {
             if let t = config["chat_template"], !t.isNull {
                 out["tokenizer.chat_template"] = .string(try chatTemplate(t, file: configPath))
             }
+            // The slow LlamaTokenizer of a tokenizer.model without tokenizer.json: `legacy`
+            // false puts the "▁" prefix before the whole text only (none after an added token);
+            // true or absent (transformers' default) prefixes every stretch between added tokens.
+            if rawJSON == nil, spBytes != nil {
+                if let v = config["legacy"], !v.isNull {
+                    guard let legacy = v.boolValue else {
+                        throw TSLMError.wrongKeyType(file: configPath, key: "legacy", expected: "bool", found: v.kindName)
+                    }
+                    out["tokenizer.prepend_scheme"] = .string(legacy ? "always" : "first")
+                }
+                if let v = config["add_prefix_space"], !v.isNull {
+                    guard let b = v.boolValue else {
+                        throw TSLMError.wrongKeyType(file: configPath, key: "add_prefix_space", expected: "bool", found: v.kindName)
+                    }
+                    out["tokenizer.add_space_prefix"] = .bool(b)
+                }
+            }
         }
         if out["tokenizer.chat_template"] == nil, fileExists(templatePath) {
             let bytes = try readSmallFile(templatePath, maxBytes: 16 << 20)

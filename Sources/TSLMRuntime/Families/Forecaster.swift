@@ -6,6 +6,16 @@ public protocol Forecaster: ModelFamily {
     /// What the model reads and writes.
     var forecastShape: ForecastShape { get }
     func forecast(_ request: ForecastRequest, pool: ThreadPool?) throws -> Forecast
+    /// Whether a history may have missing values (NaN); false by default.
+    var acceptsMissingValues: Bool { get }
+    /// Whether it draws sampled paths (so it has quantiles, and `samples`, `seed` and `greedy`
+    /// matter); false for point forecasters.
+    var drawsSamples: Bool { get }
+}
+
+extension Forecaster {
+    public var acceptsMissingValues: Bool { false }
+    public var drawsSamples: Bool { false }
 }
 
 /// The inputs and outputs of a forecaster.
@@ -39,17 +49,25 @@ public struct ForecastRequest: Sendable {
     /// Sampled paths for sampling forecasters; 0 = the model's default.
     public var samples: Int
     public var seed: UInt64
+    /// Sampling forecasters: one deterministic (argmax) path instead of sampled ones.
+    public var greedy: Bool
+    /// Text context knowledge for forecasters that read it (ChatTime); nil = none.
+    public var context: String?
 
-    public init(history: [[Float]], horizon: Int, quantileLevels: [Float] = [], samples: Int = 0, seed: UInt64 = 0) {
+    public init(history: [[Float]], horizon: Int, quantileLevels: [Float] = [], samples: Int = 0, seed: UInt64 = 0,
+                greedy: Bool = false, context: String? = nil) {
         self.history = history
         self.horizon = horizon
         self.quantileLevels = quantileLevels
         self.samples = samples
         self.seed = seed
+        self.greedy = greedy
+        self.context = context
     }
 
-    /// Checks the request; errors name the argument at fault.
-    public func validate() throws {
+    /// Checks the request; errors name the argument at fault. `allowMissing`: NaN marks a
+    /// missing value (for forecasters that accept them), though not every value of a channel.
+    public func validate(allowMissing: Bool = false) throws {
         guard !history.isEmpty else { throw RuntimeError.invalidArgument(name: "history", reason: "has no channels") }
         guard let length = history.first?.count, length > 0 else {
             throw RuntimeError.invalidArgument(name: "history", reason: "is empty")
@@ -58,8 +76,11 @@ public struct ForecastRequest: Sendable {
             guard channel.count == length else {
                 throw RuntimeError.invalidArgument(name: "history", reason: "channel \(c) has \(channel.count) values, channel 0 has \(length)")
             }
-            if let t = channel.firstIndex(where: { !$0.isFinite }) {
+            if let t = channel.firstIndex(where: { allowMissing ? $0.isInfinite : !$0.isFinite }) {
                 throw RuntimeError.invalidArgument(name: "history", reason: "value \(channel[t]) at channel \(c), step \(t) is not finite")
+            }
+            if allowMissing, !channel.contains(where: { !$0.isNaN }) {
+                throw RuntimeError.invalidArgument(name: "history", reason: "all values of channel \(c) are missing (NaN)")
             }
         }
         guard horizon > 0, horizon <= 1 << 20 else {

@@ -63,6 +63,7 @@ public enum FamilyRegistry {
         .openTSLMFlamingo: { try OpenTSLMFamily(file: $0, variant: .flamingo) },
         .lstm: { try LSTMFamily(file: $0) },
         .timeLLM: { try TimeLLMFamily(file: $0) },
+        .chatTime: { try ChatTimeFamily(file: $0) },
     ]
 
     /// Families registered at run time (by an embedding program or a test), by name.
