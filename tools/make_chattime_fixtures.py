@@ -13,6 +13,7 @@ What is made:
   prompts.json      prompts of chat-time's getPrompt and their ids (slow LlamaTokenizer) for
                     legacy=false and legacy=true.
   logits.json       last-position logits of a forecast prompt (transformers, f32).
+  model.q8_0.gguf   the same model as a Q8_0 GGUF build (llama.cpp converter's layout).
   forecast.json     greedy forecasts by chat-time's own ChatTime.predict (the pipeline made
                     greedy: one path, do_sample=False) on the tiny model.
   votes.json        ChatTime.analyze / predict post-processing on given sample texts (the
@@ -79,9 +80,89 @@ def train_sentencepiece(workdir, prompts):
         input=corpus, model_prefix=prefix, vocab_size=1200, model_type="bpe", byte_fallback=True,
         split_digits=True, allow_whitespace_only_pieces=True, remove_extra_whitespaces=False,
         add_dummy_prefix=True, normalization_rule_name="identity", character_coverage=1.0,
-        unk_id=0, bos_id=1, eos_id=2, pad_id=-1, max_sentence_length=1 << 16, num_threads=2,
+        unk_id=0, bos_id=1, eos_id=2, pad_id=-1, max_sentence_length=1 << 16, num_threads=1,
         minloglevel=2)
+    # The trainer records its temporary paths: drop them so the file is reproducible.
+    from sentencepiece import sentencepiece_model_pb2 as pb
+    proto = pb.ModelProto()
+    proto.ParseFromString(open(prefix + ".model", "rb").read())
+    proto.trainer_spec.ClearField("input")
+    proto.trainer_spec.ClearField("model_prefix")
+    open(prefix + ".model", "wb").write(proto.SerializeToString())
     return prefix + ".model"
+
+
+def permute(w, n_head):
+    """convert_hf_to_gguf.py's LlamaModel.permute (HF rotate-half rows → interleaved pairs)."""
+    return w.reshape(n_head, 2, w.shape[0] // n_head // 2, *w.shape[1:]).swapaxes(1, 2).reshape(w.shape)
+
+
+def write_gguf(model, config, sp_path, added, path):
+    """The tiny model as a Q8_0 GGUF the way llama.cpp's converter writes a ChatTime build: the
+    SentencePiece pieces with their scores and types, then the added value tokens as
+    USER_DEFINED (type 4, score -1000), Q8_0 matrices, f32 norms, q/k rows permuted."""
+    import gguf
+    import sentencepiece as spm
+    from sentencepiece import sentencepiece_model_pb2 as pb
+    T = gguf.GGMLQuantizationType
+    proto = pb.ModelProto()
+    proto.ParseFromString(open(sp_path, "rb").read())
+    sp = spm.SentencePieceProcessor(model_file=sp_path)
+    tokens, scores, types = [], [], []
+    for i in range(sp.get_piece_size()):
+        tokens.append(sp.id_to_piece(i))
+        scores.append(sp.get_score(i))
+        types.append(2 if sp.is_unknown(i) else 3 if sp.is_control(i) else 6 if sp.is_byte(i) else 1)
+    for tok, i in sorted(added.items(), key=lambda kv: kv[1]):
+        assert i == len(tokens)
+        tokens.append(tok)
+        scores.append(-1000.0)
+        types.append(4)
+    w = gguf.GGUFWriter(path, arch="llama")
+    w.add_name("ChatTime tiny (test)")
+    w.add_context_length(config.max_position_embeddings)
+    w.add_embedding_length(config.hidden_size)
+    w.add_block_count(config.num_hidden_layers)
+    w.add_feed_forward_length(config.intermediate_size)
+    w.add_rope_dimension_count(config.hidden_size // config.num_attention_heads)
+    w.add_head_count(config.num_attention_heads)
+    w.add_head_count_kv(config.num_key_value_heads)
+    w.add_layer_norm_rms_eps(config.rms_norm_eps)
+    w.add_rope_freq_base(config.rope_theta)
+    w.add_vocab_size(len(tokens))
+    w.add_file_type(7)  # MOSTLY_Q8_0
+    w.add_tokenizer_model("llama")
+    w.add_tokenizer_pre("default")
+    w.add_token_list(tokens)
+    w.add_token_scores(scores)
+    w.add_token_types(types)
+    w.add_bos_token_id(1)
+    w.add_eos_token_id(2)
+    w.add_unk_token_id(0)
+    w.add_add_bos_token(True)
+    w.add_add_eos_token(False)
+    w.add_add_space_prefix(proto.normalizer_spec.add_dummy_prefix)
+    sd = {k: v.float().numpy() for k, v in model.state_dict().items()}
+    def q8(name, x):
+        w.add_tensor(name, gguf.quants.quantize(x.astype(np.float32), T.Q8_0), raw_dtype=T.Q8_0)
+    q8("token_embd.weight", sd["model.embed_tokens.weight"])
+    w.add_tensor("output_norm.weight", sd["model.norm.weight"].astype(np.float32))
+    q8("output.weight", sd["lm_head.weight"])
+    for i in range(config.num_hidden_layers):
+        p = f"model.layers.{i}."
+        w.add_tensor(f"blk.{i}.attn_norm.weight", sd[p + "input_layernorm.weight"].astype(np.float32))
+        w.add_tensor(f"blk.{i}.ffn_norm.weight", sd[p + "post_attention_layernorm.weight"].astype(np.float32))
+        q8(f"blk.{i}.attn_q.weight", permute(sd[p + "self_attn.q_proj.weight"], config.num_attention_heads))
+        q8(f"blk.{i}.attn_k.weight", permute(sd[p + "self_attn.k_proj.weight"], config.num_key_value_heads))
+        q8(f"blk.{i}.attn_v.weight", sd[p + "self_attn.v_proj.weight"])
+        q8(f"blk.{i}.attn_output.weight", sd[p + "self_attn.o_proj.weight"])
+        q8(f"blk.{i}.ffn_gate.weight", sd[p + "mlp.gate_proj.weight"])
+        q8(f"blk.{i}.ffn_up.weight", sd[p + "mlp.up_proj.weight"])
+        q8(f"blk.{i}.ffn_down.weight", sd[p + "mlp.down_proj.weight"])
+    w.write_header_to_file()
+    w.write_kv_data_to_file()
+    w.write_tensors_to_file()
+    w.close()
 
 
 def main():
@@ -214,6 +295,9 @@ def main():
     write_config(False)
     tok = LlamaTokenizer.from_pretrained(model_dir)
     json.dump(prompts_out, open(os.path.join(OUT, "prompts.json"), "w"), indent=0)
+
+    # ---- model.q8_0.gguf: a GGUF build as llama.cpp's convert_hf_to_gguf.py makes one ---------
+    write_gguf(model, config, os.path.join(model_dir, "tokenizer.model"), added, os.path.join(OUT, "model.q8_0.gguf"))
 
     # ---- logits.json -------------------------------------------------------------------------
     ids = tok(prompts["forecast"], return_tensors="pt")["input_ids"]

@@ -197,6 +197,35 @@ final class ChatTimeTests: XCTestCase {
         }
     }
 
+    /// A GGUF build (llama.cpp's converter layout, Q8_0) converts to a ChatTime model: the
+    /// value tokens are its USER_DEFINED tokens, tokenization is llama.cpp's (a "▁" prefix on
+    /// every stretch between added tokens: transformers' legacy=true ids), and its logits are
+    /// the HF model's up to Q8_0 rounding.
+    func testGGUFBuildConvertsToChatTime() throws {
+        let out = NSTemporaryDirectory() + "tslm-chattime-gguf-\(UUID().uuidString).tslm"
+        defer { unlink(out) }
+        try Converter.write(try GGUFImporter.load(path: try Self.fixture("model.q8_0.gguf")), to: out, options: ConvertOptions())
+        let loaded = try LoadedModel(path: out)
+        let ct = try XCTUnwrap(loaded.family as? ChatTimeFamily)
+        let (_, reference) = try model()
+        XCTAssertEqual(ct.valueIDs, reference.valueIDs)
+        XCTAssertEqual(ct.nanID, reference.nanID)
+        let p = try Self.json(Prompts.self, "prompts.json")
+        guard case let .ids(legacyIDs)? = p.legacy["forecast"] else { return XCTFail("fixture") }
+        XCTAssertEqual(ct.tokenizer.encode(try XCTUnwrap(p.prompts["forecast"]), addSpecial: true), legacyIDs)
+        func logits(_ family: ChatTimeFamily) throws -> [Float] {
+            let cache = try family.backbone.makeCache(capacity: legacyIDs.count)
+            return try PromptRows(tokens: legacyIDs).run(backbone: family.backbone, cache: cache, start: 0, output: .lastLogits,
+                                                         batchSize: 64, state: nil, pool: nil)
+        }
+        let a = try logits(ct), b = try logits(reference)
+        let err = zip(a, b).map { abs($0 - $1) }.max()! / b.map(abs).max()!
+        XCTAssertLessThanOrEqual(err, 0.05, "Q8_0 logits vs f32")
+        XCTAssertGreaterThan(err, 0, "the GGUF's weights are quantized")
+        let f = try loaded.forecast(ForecastRequest(history: [[3, 4, 5, 4, 6, 7]], horizon: 3, greedy: true))
+        XCTAssertEqual(f.point[0].count, 3)
+    }
+
     func testSampledForecastIsSeededAndReproducible() throws {
         let (loaded, ct) = try model()
         let history: [Float] = [10, 12.5, 11, 14, 13.5, 15, 17.5, 16, 18, 21, 19.5, 22]
