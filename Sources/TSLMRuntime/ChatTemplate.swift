@@ -26,9 +26,9 @@ public enum ChatTemplate: String, Sendable, CaseIterable {
     /// (SmolLM2's does: "You are a helpful AI assistant named SmolLM, trained by Hugging Face").
     public static func defaultSystemMessage(jinja: String) -> String? {
         for marker in ["<|im_start|>system\\n", "<|im_start|>system\n"] {
-            guard let r = jinja.range(of: marker) else { continue }
+            guard let r = jinja.firstRange(of: marker) else { continue }
             let rest = jinja[r.upperBound...]
-            guard let end = rest.range(of: "<|im_end|>") else { continue }
+            guard let end = rest.firstRange(of: "<|im_end|>") else { continue }
             let text = String(rest[..<end.lowerBound])
             if text.contains("{{") || text.contains("{%") { continue }
             return text

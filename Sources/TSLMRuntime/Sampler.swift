@@ -1,4 +1,10 @@
-import Foundation
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Musl)
+import Musl
+#elseif canImport(Darwin)
+import Darwin
+#endif
 
 /// Sampling parameters. Defaults: greedy (temperature 0).
 public struct SamplerParams: Sendable, Equatable {

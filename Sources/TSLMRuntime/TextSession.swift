@@ -1,4 +1,3 @@
-import Foundation
 import TSLMFormat
 import TSLMKernels
 import TSLMTokenizers
@@ -157,13 +156,13 @@ public final class TextSession {
     /// Runs the pending prompt (after a token the last generation sampled but did not run).
     private func runPendingParts() throws {
         guard !pendingParts.isEmpty else { return }
-        let t0 = Date()
+        let t0 = ContinuousClock.now
         var rows = try family.promptRows(pendingParts, startsContext: tokens.isEmpty, countOnly: false, state: promptState, pool: pool)
         if let p = pendingToken { rows.tokens.insert(p, at: 0) }
         lastLogits = try run(rows)
         pendingToken = nil
         pendingParts = []
-        appendSeconds += Date().timeIntervalSince(t0)
+        appendSeconds += seconds(since: t0)
     }
 
     /// Generates after everything appended so far (see `generate(promptTokens:...)`). The
@@ -185,11 +184,11 @@ public final class TextSession {
     @discardableResult
     public func append(_ newTokens: [Int32]) throws -> [Float] {
         guard !newTokens.isEmpty else { throw RuntimeError.emptyPrompt }
-        let t0 = Date()
+        let t0 = ContinuousClock.now
         let logits = try run(PromptRows(tokens: (pendingToken.map { [$0] } ?? []) + newTokens))
         lastLogits = logits
         pendingToken = nil
-        appendSeconds += Date().timeIntervalSince(t0)
+        appendSeconds += seconds(since: t0)
         return logits
     }
 
@@ -239,7 +238,7 @@ public final class TextSession {
         var logits = startLogits
         let promptTokens = tokens.count, promptSeconds = appendSeconds
         appendSeconds = 0
-        let t1 = Date()
+        let t1 = ContinuousClock.now
         var generated: [Int32] = []
         var decoder = tokenizer.makeStreamingDecoder(skipSpecial: true)
         var text = ""      // all final text
@@ -284,17 +283,22 @@ public final class TextSession {
             text += pending
             if let onText, !pending.isEmpty { _ = onText(pending) }
         }
-        let t2 = Date()
         return GenerationResult(text: text, tokens: generated, stopReason: reason, promptTokens: promptTokens,
                                 promptSeconds: promptSeconds, generatedTokens: generated.count,
-                                generateSeconds: t2.timeIntervalSince(t1))
+                                generateSeconds: seconds(since: t1))
+    }
+
+    /// Seconds elapsed since `start`.
+    private func seconds(since start: ContinuousClock.Instant) -> Double {
+        let d = ContinuousClock.now - start
+        return Double(d.components.seconds) + Double(d.components.attoseconds) * 1e-18
     }
 
     /// The earliest occurrence of any stop string.
     private func firstStop(in s: String, stops: [String]) -> (String.Index, String)? {
         var best: (String.Index, String)?
         for st in stops where !st.isEmpty {
-            if let r = s.range(of: st), best == nil || r.lowerBound < best!.0 { best = (r.lowerBound, st) }
+            if let r = s.firstRange(of: st), best == nil || r.lowerBound < best!.0 { best = (r.lowerBound, st) }
         }
         return best
     }

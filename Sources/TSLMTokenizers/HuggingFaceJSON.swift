@@ -77,9 +77,8 @@ struct HuggingFaceJSON {
             }
             return [.replace(pattern: scalars(pattern), content: scalars(n["content"]?.stringValue ?? ""))]
         case "NFC": return [.nfc]
-        case "NFD": return [.nfd]
-        case "NFKC": return [.nfkc]
-        case "NFKD": return [.nfkd]
+        case "NFD", "NFKC", "NFKD":
+            throw TokenizerError.unsupported("normalizer \(type) in \(key) (this runtime composes NFC only; no supported model's tokenizer uses \(type))")
         case "Lowercase": return [.lowercase]
         case "Strip":
             return [.strip(left: n["strip_left"]?.boolValue ?? true, right: n["strip_right"]?.boolValue ?? true)]

@@ -1,5 +1,3 @@
-import Foundation
-
 /// One normalizer step, applied to each stretch of text between added tokens before
 /// pre-tokenization (Hugging Face `normalizers`).
 enum NormalizerStep {
@@ -7,7 +5,10 @@ enum NormalizerStep {
     case prepend([Unicode.Scalar])
     /// Replaces every occurrence of a literal string.
     case replace(pattern: [Unicode.Scalar], content: [Unicode.Scalar])
-    case nfc, nfd, nfkc, nfkd, lowercase
+    /// Unicode canonical composition (through the standard library's own NFC tables). The
+    /// decomposing and compatibility forms (NFD, NFKC, NFKD) are refused when a tokenizer is
+    /// loaded: no supported model's tokenizer uses them.
+    case nfc, lowercase
     /// Removes whitespace at the start and/or end.
     case strip(left: Bool, right: Bool)
 
@@ -30,10 +31,7 @@ enum NormalizerStep {
                 }
             }
             return out
-        case .nfc: return Array(Self.string(s).precomposedStringWithCanonicalMapping.unicodeScalars)
-        case .nfd: return Array(Self.string(s).decomposedStringWithCanonicalMapping.unicodeScalars)
-        case .nfkc: return Array(Self.string(s).precomposedStringWithCompatibilityMapping.unicodeScalars)
-        case .nfkd: return Array(Self.string(s).decomposedStringWithCompatibilityMapping.unicodeScalars)
+        case .nfc: return Array(String(decoding: Self.string(s)._nfcCodeUnits, as: UTF8.self).unicodeScalars)
         case .lowercase: return Array(Self.string(s).lowercased().unicodeScalars)
         case let .strip(left, right):
             var a = 0, b = s.count

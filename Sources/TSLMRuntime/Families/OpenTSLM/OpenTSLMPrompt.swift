@@ -1,4 +1,3 @@
-import Foundation
 import TSLMFormat
 
 extension TextSession {
@@ -54,8 +53,28 @@ extension TextSession {
 /// trimmed; the whole text trimmed when there is no "Answer: ".
 public func extractAnswer(_ text: String) -> String {
     var answer = Substring(text)
-    if let r = text.range(of: "Answer: ", options: .backwards) { answer = text[r.upperBound...] }
-    var trimmed = answer.trimmingCharacters(in: .whitespacesAndNewlines)
+    if let r = text.ranges(of: "Answer: ").last { answer = text[r.upperBound...] }
+    var trimmed = trimmingWhitespace(answer)
     if trimmed.hasSuffix(".") { trimmed.removeLast() }
-    return trimmed.trimmingCharacters(in: .whitespacesAndNewlines)
+    return String(trimmingWhitespace(trimmed))
+}
+
+/// `s` without leading and trailing white space and line breaks (Foundation's
+/// `.whitespacesAndNewlines`: tab, U+000A–U+000D, U+0085 and the Unicode separators).
+func trimmingWhitespace<S: StringProtocol>(_ s: S) -> Substring {
+    func isSpace(_ c: Unicode.Scalar) -> Bool {
+        switch c.value {
+        case 0x09...0x0D, 0x85: return true
+        default:
+            switch c.properties.generalCategory {
+            case .spaceSeparator, .lineSeparator, .paragraphSeparator: return true
+            default: return false
+            }
+        }
+    }
+    let scalars = Substring(s).unicodeScalars
+    guard let first = scalars.firstIndex(where: { !isSpace($0) }), let last = scalars.lastIndex(where: { !isSpace($0) }) else {
+        return ""
+    }
+    return Substring(scalars[first...last])
 }

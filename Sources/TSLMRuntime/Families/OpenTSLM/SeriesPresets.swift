@@ -1,4 +1,10 @@
-import Foundation
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Musl)
+import Musl
+#elseif canImport(Darwin)
+import Darwin
+#endif
 
 /// A task's normalization and series description (OpenTSLM's curriculum tasks), or `custom`.
 public enum SeriesPreset: String, CaseIterable, Sendable {
@@ -87,12 +93,12 @@ extension SeriesPreset {
     /// Fills a description template's placeholders (see `defaultDescription`); `{mean:.4f}` and
     /// `{std:.4f}` (Python's spelling) are accepted for `{mean}` and `{std}`.
     public static func fill(_ template: String, channel: Int, mean: Double, std: Double) -> String {
-        func fixed4(_ v: Double) -> String { v.isNaN ? "nan" : String(format: "%.4f", v) }
+        func fixed4(_ v: Double) -> String { v.isNaN ? "nan" : formatFixed(v, decimals: 4) }
         return fillChannel(template, channel: channel, name: nil)
-            .replacingOccurrences(of: "{mean:.4f}", with: fixed4(mean))
-            .replacingOccurrences(of: "{std:.4f}", with: fixed4(std))
-            .replacingOccurrences(of: "{mean}", with: fixed4(mean))
-            .replacingOccurrences(of: "{std}", with: fixed4(std))
+            .replacing("{mean:.4f}", with: fixed4(mean))
+            .replacing("{std:.4f}", with: fixed4(std))
+            .replacing("{mean}", with: fixed4(mean))
+            .replacing("{std}", with: fixed4(std))
     }
 
     /// Fills the placeholders that depend on the channel only, leaving `{mean}` and `{std}`:
@@ -101,16 +107,25 @@ extension SeriesPreset {
     public static func fillChannel(_ template: String, channel: Int, name: String?) -> String {
         var t = template
         if let name {
-            t = t.replacingOccurrences(of: "{name}", with: name)
+            t = t.replacing("{name}", with: name)
             if let cut = name.firstIndex(of: "_") {
-                t = t.replacingOccurrences(of: "{sensor}", with: String(name[..<cut]))
-                    .replacingOccurrences(of: "{axis}", with: String(name[name.index(after: cut)...]))
+                t = t.replacing("{sensor}", with: String(name[..<cut]))
+                    .replacing("{axis}", with: String(name[name.index(after: cut)...]))
             }
         }
         let axis = channel >= 0 && channel < 3 ? ["x", "y", "z"][channel] : String(channel)
         let lead = channel >= 0 && channel < ecgLeads.count ? ecgLeads[channel] : String(channel)
-        return t.replacingOccurrences(of: "{channel}", with: String(channel))
-            .replacingOccurrences(of: "{axis}", with: axis)
-            .replacingOccurrences(of: "{lead}", with: lead)
+        return t.replacing("{channel}", with: String(channel))
+            .replacing("{axis}", with: axis)
+            .replacing("{lead}", with: lead)
     }
+}
+
+/// `v` with `decimals` digits after the point, as C's (and Python's) `%.Nf` rounds it: the exact
+/// binary value rounded half to even.
+func formatFixed(_ v: Double, decimals: Int) -> String {
+    var buffer = [CChar](repeating: 0, count: 512)
+    let n = withVaList([v]) { vsnprintf(&buffer, buffer.count, "%.\(max(0, min(decimals, 40)))f", $0) }
+    guard n > 0, Int(n) < buffer.count else { return String(v) }
+    return String(decoding: buffer.prefix(Int(n)).map { UInt8(bitPattern: $0) }, as: UTF8.self)
 }
