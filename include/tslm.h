@@ -55,6 +55,7 @@ extern "C" {
 #define TSLM_ERR_CANCELLED          -8  /* a callback returned false */
 #define TSLM_ERR_INTERNAL           -9  /* a bug: please report it with tslm_last_error() */
 #define TSLM_ERR_NO_ANSWER         -10  /* no sampled answer names a choice (tslm_model_analyze) */
+#define TSLM_ERR_ABORTED           -11  /* the session's abort callback stopped the call */
 
 /** The library version, e.g. "0.1.0". Static storage. */
 TSLM_API const char *tslm_version(void);
@@ -211,6 +212,32 @@ TSLM_API int32_t tslm_session_reset(tslm_session *session);
 TSLM_API int32_t tslm_session_position(const tslm_session *session);
 
 /**
+ * Progress of a session's prompt runs (tslm_session_append_text, and the prompt that
+ * tslm_session_generate runs for a time-series model): called after every batch with the
+ * positions run so far and the prompt's total. Called on the thread running the session.
+ */
+typedef void (*tslm_progress_callback)(int64_t done, int64_t total, void *user_data);
+
+/**
+ * Polled on the thread running the session before every batch of a prompt run (at most 16
+ * positions apart while one is set) and before every generated token: returning true stops the
+ * call. A prompt run stopped this way returns TSLM_ERR_ABORTED and none of its positions enter
+ * the context (a time-series prompt stays queued: the next tslm_session_generate runs it again);
+ * a generation stops with TSLM_ERR_ABORTED and stop reason TSLM_STOP_ABORTED, its text so far
+ * in tslm_session_last_text. The session stays usable. To stop from another thread, let the
+ * callback read a flag that thread sets (an atomic).
+ */
+typedef bool (*tslm_abort_callback)(void *user_data);
+
+/** Sets (or, with NULL, clears) the session's progress callback. */
+TSLM_API int32_t tslm_session_set_progress_callback(tslm_session *session, tslm_progress_callback callback,
+                                                    void *user_data);
+
+/** Sets (or, with NULL, clears) the session's abort callback. */
+TSLM_API int32_t tslm_session_set_abort_callback(tslm_session *session, tslm_abort_callback callback,
+                                                 void *user_data);
+
+/**
  * Appends text to the prompt and runs it through the model. add_special: prepend BOS when the
  * model's tokenizer adds one. Special-token text ("<|im_start|>") is parsed.
  * TSLM_ERR_CONTEXT_FULL if it does not fit (the session is then unchanged).
@@ -322,6 +349,7 @@ TSLM_API int32_t tslm_session_logits(const tslm_session *session, float *logits,
 #define TSLM_STOP_LENGTH    2  /* max_tokens reached */
 #define TSLM_STOP_CANCELLED 3  /* the callback returned false */
 #define TSLM_STOP_CONTEXT   4  /* the context filled up */
+#define TSLM_STOP_ABORTED   5  /* the session's abort callback stopped it */
 
 typedef struct tslm_generation_stats {
     int32_t prompt_tokens;     /* positions run before generation started */

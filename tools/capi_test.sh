@@ -23,6 +23,10 @@ lib=$prefix/lib/libtslm.so
 check "install: header, library, CLI and tslm.pc" test -f "$prefix/include/tslm.h" -a -f "$lib" -a -x "$prefix/bin/tslm" -a -f "$prefix/lib/pkgconfig/tslm.pc"
 check "ldd: no libswift* dependency" bash -c "! ldd '$lib' | grep -q libswift"
 check "ldd: no Foundation/ICU/dispatch dependency" bash -c "! ldd '$lib' | grep -Eq 'Foundation|ICU|dispatch|BlocksRuntime'"
+# the size budget of the installed (stripped) library: the runtime modules use only the standard
+# library and libc (no Foundation, no ICU data)
+lib_bytes=$(stat -c %s "$lib")
+check "size: installed libtslm.so is $((lib_bytes / 1024)) KiB, within the 12 MiB budget" test "$lib_bytes" -le $((12 * 1024 * 1024))
 nm -D --defined-only "$lib" | awk '$2 ~ /^[A-Z]$/ {print $3}' > "$work/exports"
 check "nm -D: every exported symbol is tslm_*" bash -c "test -s '$work/exports' && ! grep -v '^tslm_' '$work/exports'"
 declared=$(grep -oE '\btslm_[a-z_]+\(' include/tslm.h | tr -d '(' | sort -u)
@@ -116,8 +120,13 @@ else
   echo "skip   demo checks: $DEMO/model_checkpoint.pt is not in the tree"
 fi
 
+# a ChatTime model: the tiny fixture folder (value tokens in added_tokens.json)
+chattime_model=$work/chattime.tslm
+check "convert the ChatTime fixture (Hugging Face folder)" "$prefix/bin/tslm" convert \
+  Tests/TSLMRuntimeTests/Fixtures/chattime/model --type f32 -o "$chattime_model" -q
+
 # the contract
-"$work/bin/capi_test" "$model" "$work" all "$lstm_model" > "$work/capi.txt" 2>&1
+"$work/bin/capi_test" "$model" "$work" all "$lstm_model" "$chattime_model" > "$work/capi.txt" 2>&1
 grep -E "^FAIL|^ +expected|^capi:" "$work/capi.txt"
 check "bad-call table and two-thread test ($(tail -1 "$work/capi.txt"))" grep -q "capi: [0-9]* passed, 0 failed" "$work/capi.txt"
 

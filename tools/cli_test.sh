@@ -196,6 +196,46 @@ import json, math, sys
 got = json.load(open(sys.argv[1]))["point"]
 sys.exit(0 if len(got) == 2 and all(len(r) == 8 and all(math.isfinite(v) for v in r) for r in got) else 1)
 PY
+# ChatTime: the tiny ChatTime-shaped Hugging Face folder (value tokens in added_tokens.json),
+# forecast and analysis through the CLI against chat-time 0.3.0's own predict (forecast.json)
+CFX=Tests/TSLMRuntimeTests/Fixtures/chattime
+check "convert a ChatTime Hugging Face folder (bf16 shards, tokenizer.model, added_tokens.json)" \
+  "$TSLM" convert $CFX/model --type f32 -o "$work/chattime.tslm" -q
+check "info: family chattime with the official sampling settings" bash -c \
+  "'$TSLM' info '$work/chattime.tslm' --no-tensors > '$work/ct.txt' && grep -q 'family *chattime' '$work/ct.txt' && grep -q 'chattime.samples *8' '$work/ct.txt' && grep -q 'chattime.top_k *100' '$work/ct.txt'"
+python3 -c "
+import json; c = json.load(open('$CFX/forecast.json'))['cases'][1]
+print('value'); print('\n'.join(repr(v) for v in c['history']))" > "$work/ct_hist.csv"
+"$TSLM" forecast -m "$work/chattime.tslm" --series "$work/ct_hist.csv" --horizon 20 --greedy --json > "$work/ct_greedy.json" 2>/dev/null
+check "ChatTime forecast --greedy: chat-time's predict (two chunks of 16 + 4 steps), to float32" python3 - "$work/ct_greedy.json" "$CFX/forecast.json" <<'PY'
+import json, sys
+import numpy as np
+got = json.load(open(sys.argv[1]))["point"][0]
+want = json.load(open(sys.argv[2]))["cases"][1]["forecast"]
+sys.exit(0 if len(got) == 20 and all(float(np.float32(w)) == g for g, w in zip(got, want)) else 1)
+PY
+"$TSLM" forecast -m "$work/chattime.tslm" --series "$work/ct_hist.csv" --horizon 6 --samples 4 --seed 3 --json --plot "$work/ct.svg" > "$work/ct_s1.json" 2>/dev/null
+"$TSLM" forecast -m "$work/chattime.tslm" --series "$work/ct_hist.csv" --horizon 6 --samples 4 --seed 3 --json > "$work/ct_s2.json" 2>/dev/null
+check "ChatTime sampled forecast: the same seed gives the same forecast, with the 10-90% quantiles" python3 - "$work/ct_s1.json" "$work/ct_s2.json" <<'PY'
+import json, sys
+a, b = (json.load(open(p)) for p in sys.argv[1:3])
+ok = a["point"] == b["point"] and a["quantiles"] == b["quantiles"] and a["quantile_levels"] == [0.1, 0.9]
+ok = ok and len(a["quantiles"][0]) == 2 and all(len(q) == 6 for q in a["quantiles"][0])
+sys.exit(0 if ok else 1)
+PY
+check "ChatTime forecast --plot draws the quantile band" grep -q 'class="band"' "$work/ct.svg"
+check "ChatTime: --samples on a point forecaster is refused" bash -c \
+  "'$TSLM' forecast -m '$work/lstm2.tslm' --series '$work/lstm2_hist.csv' --samples 4 2>&1 | grep -q 'sampling forecasters'"
+check "ChatTime: a horizon beyond the context is an error naming it" bash -c \
+  "'$TSLM' forecast -m '$work/chattime.tslm' --series '$work/ct_hist.csv' --horizon 100000 --greedy 2>&1 | grep -q 'horizon'"
+"$TSLM" run -m "$work/chattime.tslm" --series "$work/ct_hist.csv" -p "Is the trend (a) upward (b) downward (c) flat?" --samples 3 > "$work/ct_an.txt" 2> "$work/ct_an.err"; rc=$?
+check "ChatTime analysis: an Answer line with the votes, or the typed no-answer error (the tiny random model)" bash -c \
+  "{ [ $rc = 0 ] && grep -qE '^Answer: \((a|b|c)\)$' '$work/ct_an.txt' && grep -q 'votes of 3 answer' '$work/ct_an.err'; } || { [ $rc != 0 ] && grep -q 'none of the 3 sampled answers' '$work/ct_an.err'; }"
+check "ChatTime analysis needs the question" bash -c \
+  "'$TSLM' run -m '$work/chattime.tslm' --series '$work/ct_hist.csv' 2>&1 | grep -q 'needs the question'"
+check "convert a Q8_0 GGUF build of ChatTime" bash -c \
+  "'$TSLM' convert $CFX/model.q8_0.gguf -o '$work/chattime-gguf.tslm' -q && '$TSLM' info '$work/chattime-gguf.tslm' --no-tensors | grep -q 'family *chattime'"
+
 # the forecasting demo (demo/forecast): tslm gives the PyTorch LSTM's forecasts on both test years
 FC=demo/forecast
 if [ -f "$FC/model.pt" ]; then

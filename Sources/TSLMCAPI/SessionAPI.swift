@@ -227,6 +227,10 @@ public func tslm_session_generate(_ session: OpaquePointer!, _ params: tslm_gene
                 throw CAPIError(status: TSLM_ERR_CANCELLED,
                                 message: "generation cancelled by the callback after \(result.generatedTokens) tokens")
             }
+            if result.stopReason == .aborted {
+                throw CAPIError(status: TSLM_ERR_ABORTED,
+                                message: "generation stopped by the abort callback after \(result.generatedTokens) tokens")
+            }
         }
     }
 }
@@ -264,11 +268,46 @@ public func tslm_session_last_stats(_ session: OpaquePointer!, _ outStats: Unsaf
         case .stopString: TSLM_STOP_STRING
         case .maxTokens: TSLM_STOP_LENGTH
         case .cancelled: TSLM_STOP_CANCELLED
+        case .aborted: TSLM_STOP_ABORTED
         case .contextFull: TSLM_STOP_CONTEXT
         }
         outStats.pointee = tslm_generation_stats(prompt_tokens: Int32(clamping: r.promptTokens),
                                                  generated_tokens: Int32(clamping: r.generatedTokens),
                                                  prompt_seconds: r.promptSeconds, generate_seconds: r.generateSeconds,
                                                  stop_reason: reason)
+    }
+}
+
+@c @implementation
+public func tslm_session_set_progress_callback(_ session: OpaquePointer!, _ callback: tslm_progress_callback!,
+                                               _ userData: UnsafeMutableRawPointer!) -> Int32 {
+    withStatus {
+        try withSession(session) { s in
+            let control = s.session.control ?? RunControl()
+            if let callback {
+                let user = userData
+                control.progress = { done, total in callback(Int64(done), Int64(total), user) }
+            } else {
+                control.progress = nil
+            }
+            s.session.control = control
+        }
+    }
+}
+
+@c @implementation
+public func tslm_session_set_abort_callback(_ session: OpaquePointer!, _ callback: tslm_abort_callback!,
+                                            _ userData: UnsafeMutableRawPointer!) -> Int32 {
+    withStatus {
+        try withSession(session) { s in
+            let control = s.session.control ?? RunControl()
+            if let callback {
+                let user = userData
+                control.shouldAbort = { callback(user) }
+            } else {
+                control.shouldAbort = nil
+            }
+            s.session.control = control
+        }
     }
 }

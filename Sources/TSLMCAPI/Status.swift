@@ -36,6 +36,7 @@ let statusNames: [Int32: StaticCString] = [
     TSLM_ERR_CANCELLED: StaticCString("TSLM_ERR_CANCELLED"),
     TSLM_ERR_INTERNAL: StaticCString("TSLM_ERR_INTERNAL"),
     TSLM_ERR_NO_ANSWER: StaticCString("TSLM_ERR_NO_ANSWER"),
+    TSLM_ERR_ABORTED: StaticCString("TSLM_ERR_ABORTED"),
 ]
 let unknownStatusName = StaticCString("TSLM_ERR_UNKNOWN")
 
@@ -66,6 +67,7 @@ func status(of error: Error) -> Int32 {
         case .unknownArchitecture, .unsupportedDType, .noChatTemplate, .unknownFamily, .unsupportedCPU: return TSLM_ERR_UNSUPPORTED
         case .missingTensor, .badTensorShape, .badHyperparameter, .tokenizer, .missingFamily, .missingValueTokens: return TSLM_ERR_FORMAT
         case .noChoice: return TSLM_ERR_NO_ANSWER
+        case .aborted: return TSLM_ERR_ABORTED
         case .emptyPrompt, .tokenOutOfRange, .invalidArgument: return TSLM_ERR_INVALID_ARGUMENT
         case .promptTooLong, .contextFull: return TSLM_ERR_CONTEXT_FULL
         case .wrongKind: return TSLM_ERR_WRONG_KIND

@@ -137,7 +137,7 @@ struct ForecastCmd: ParsableCommand {
                 var object: [String: Any] = ["model": model, "family": loaded.family.name, "horizon": h, "channels": outputs,
                                              "point": f.point.map { $0.map(jsonNumber) }]
                 if !levels.isEmpty {
-                    object["quantile_levels"] = levels.map(Double.init)
+                    object["quantile_levels"] = levels.map { Double("\($0)") ?? Double($0) }  // 0.1, not 0.10000000149
                     object["quantiles"] = f.quantiles.map { $0.map { $0.map(jsonNumber) } }
                 }
                 if forecaster.drawsSamples { object["greedy"] = greedy; object["seed"] = seed }

@@ -26,6 +26,8 @@ public enum RuntimeError: Error, Equatable, Sendable, CustomStringConvertible {
     case missingValueTokens(first: String, count: Int)
     /// None of the sampled analysis answers names a choice `(a)`, `(b)` or `(c)`.
     case noChoice(samples: Int, first: String)
+    /// The session's abort check asked to stop a prompt run after `done` of `total` positions.
+    case aborted(done: Int, total: Int)
 
     public var description: String {
         switch self {
@@ -49,6 +51,8 @@ public enum RuntimeError: Error, Equatable, Sendable, CustomStringConvertible {
             "this CPU lacks \(missing), which this build's kernels use (\(required): a Haswell / Zen or newer x86-64); build with TSLM_PORTABLE=1 for the portable kernels"
         case let .missingValueTokens(first, count):
             "the vocabulary lacks \(count) of ChatTime's 10,001 value tokens (the first missing: '\(first)'): this is not a ChatTime model"
+        case let .aborted(done, total):
+            "aborted by the abort callback after \(done) of \(total) prompt positions (none of them stays in the context)"
         case let .noChoice(samples, first):
             "none of the \(samples) sampled answers names a choice (a), (b) or (c) before its first '.' (the first answer: '\(first)'); ask a multiple-choice question that lists (a), (b) and (c)"
         case let .unknownFamily(name, reserved):

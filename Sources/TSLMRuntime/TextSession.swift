@@ -5,6 +5,8 @@ import TSLMTokenizers
 /// Why generation stopped.
 public enum StopReason: String, Sendable {
     case endOfSequence = "eos", stopString = "stop", maxTokens = "length", cancelled, contextFull = "context"
+    /// The session's abort check (`RunControl.shouldAbort`) asked to stop.
+    case aborted
 }
 
 /// What `generate` returns.
@@ -33,6 +35,8 @@ public final class TextSession {
     public private(set) var tokens: [Int32] = []
     /// Prompt positions run per forward call.
     public var batchSize = 64
+    /// Progress and abort callbacks of prompt runs and generations (see `RunControl`).
+    public var control: RunControl?
 
     public var model: any TextModel { family.backbone }
     public var tokenizer: Tokenizer { family.tokenizer }
@@ -206,7 +210,7 @@ public final class TextSession {
             throw RuntimeError.contextFull(context: cache.capacity)
         }
         let out = try rows.run(backbone: model, cache: cache, start: tokens.count, output: output, batchSize: batchSize,
-                               state: promptState, pool: pool)
+                               state: promptState, pool: pool, control: control)
         tokens += newTokens
         return out
     }
@@ -268,6 +272,7 @@ public final class TextSession {
             }
             if generated.count == maxTokens { break }
             if tokens.count >= cache.capacity { reason = .contextFull; break }
+            if let abort = control?.shouldAbort, abort() { reason = .aborted; break }
             logits = try append([next])
         }
         // Every exit but EOS leaves the last sampled token not yet run: it goes in first when the
@@ -278,7 +283,7 @@ public final class TextSession {
         } else {
             lastLogits = logits
         }
-        if reason != .stopString && reason != .cancelled {
+        if reason != .stopString && reason != .cancelled && reason != .aborted {
             pending += decoder.finish()
             text += pending
             if let onText, !pending.isEmpty { _ = onText(pending) }

@@ -10,8 +10,11 @@
  * MODEL must be a text model with a chat template (the converted SmolLM2). Exit status 0 when
  * every check passes; each check prints one line.
  */
+#define _POSIX_C_SOURCE 200809L
 #include <math.h>
 #include <pthread.h>
+#include <stdatomic.h>
+#include <time.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -357,6 +360,168 @@ static void forecaster_calls(const char *lstm_path, const char *text_path) {
     check_status("text model: free", tslm_model_free(t), TSLM_OK);
 }
 
+/* A ChatTime model (the tiny fixture): forecasts with missing values, seeded sampling, greedy
+ * and context, and multiple-choice analysis with its typed no-answer status. */
+static void chattime_calls(const char *chattime_path, const char *lstm_path) {
+    tslm_model *c = NULL, *f = NULL;
+    check_status("chattime: load", tslm_model_load(chattime_path, tslm_model_default_params(), &c), TSLM_OK);
+    check_status("chattime: load the lstm", tslm_model_load(lstm_path, tslm_model_default_params(), &f), TSLM_OK);
+    if (!c || !f) return;
+    check_true("chattime: kind forecaster", tslm_model_kind(c) == TSLM_KIND_FORECASTER);
+    float history[12] = {10, 12.5f, 11, 14, 13.5f, 15, NAN, 16, 18, 21, 19.5f, 22};
+    float a[5], b[5], q[10];
+    tslm_forecast_params fp = tslm_forecast_default_params();
+    fp.horizon = 5;
+    fp.greedy = true;
+    check_status("chattime greedy forecast (NaN = missing value)", tslm_forecast(c, history, 12, fp, a, NULL), TSLM_OK);
+    check_status("chattime greedy forecast again", tslm_forecast(c, history, 12, fp, b, NULL), TSLM_OK);
+    check_true("chattime greedy: deterministic", memcmp(a, b, sizeof a) == 0);
+    fp.context = "Monthly sales; December peaks.";
+    check_status("chattime greedy forecast with context", tslm_forecast(c, history, 12, fp, b, NULL), TSLM_OK);
+    fp = tslm_forecast_default_params();
+    fp.horizon = 5;
+    fp.n_samples = 3;
+    fp.seed = 11;
+    float levels[2] = {0.1f, 0.9f};
+    fp.quantile_levels = levels;
+    fp.n_quantiles = 2;
+    check_status("chattime sampled forecast with quantiles", tslm_forecast(c, history, 12, fp, a, q), TSLM_OK);
+    check_status("chattime sampled forecast: quantiles asked, NULL out_quantiles", tslm_forecast(c, history, 12, fp, b, NULL), TSLM_ERR_INVALID_ARGUMENT);
+    check_status("chattime sampled forecast, same seed", tslm_forecast(c, history, 12, fp, b, q), TSLM_OK);
+    check_true("chattime sampled: the same seed gives the same forecast", memcmp(a, b, sizeof a) == 0);
+    float all_nan[3] = {NAN, NAN, NAN};
+    check_status("chattime forecast: all values missing", tslm_forecast(c, all_nan, 3, fp, a, q), TSLM_ERR_INVALID_ARGUMENT);
+    history[0] = INFINITY;
+    check_status("chattime forecast: Inf in the history", tslm_forecast(c, history, 12, fp, a, q), TSLM_ERR_INVALID_ARGUMENT);
+    history[0] = 10;
+    check_status("lstm forecast: NaN is not a missing value there", tslm_forecast(f, history, 12, tslm_forecast_default_params(), a, NULL), TSLM_ERR_INVALID_ARGUMENT);
+
+    tslm_analyze_params ap = tslm_analyze_default_params();
+    ap.n_samples = 3;
+    ap.seed = 5;
+    char answer[16];
+    size_t len = 0;
+    int32_t st = tslm_model_analyze(c, history, 12, "Is the trend (a) upward (b) downward (c) flat?", ap, answer, sizeof answer, &len);
+    check_true("chattime analyze: a choice or TSLM_ERR_NO_ANSWER (the tiny random model)",
+               (st == TSLM_OK && len == 3 && answer[0] == '(' && strchr("abc", answer[1]) && answer[2] == ')') ||
+               (st == TSLM_ERR_NO_ANSWER && strstr(tslm_last_error(), "none of the 3 sampled answers") != NULL));
+    check_status("chattime analyze: NULL question", tslm_model_analyze(c, history, 12, NULL, ap, answer, sizeof answer, &len), TSLM_ERR_INVALID_ARGUMENT);
+    check_status("chattime analyze: NULL values", tslm_model_analyze(c, NULL, 12, "q", ap, answer, sizeof answer, &len), TSLM_ERR_INVALID_ARGUMENT);
+    check_status("chattime analyze: all values missing", tslm_model_analyze(c, all_nan, 3, "q", ap, answer, sizeof answer, &len), TSLM_ERR_INVALID_ARGUMENT);
+    ap.n_samples = -1;
+    check_status("chattime analyze: negative samples", tslm_model_analyze(c, history, 12, "q", ap, answer, sizeof answer, &len), TSLM_ERR_INVALID_ARGUMENT);
+    ap = tslm_analyze_default_params();
+    check_status("analyze: an LSTM is the wrong kind", tslm_model_analyze(f, history, 12, "q", ap, answer, sizeof answer, &len), TSLM_ERR_WRONG_KIND);
+    check_true("status name of TSLM_ERR_NO_ANSWER", strcmp(tslm_status_name(TSLM_ERR_NO_ANSWER), "TSLM_ERR_NO_ANSWER") == 0);
+    check_status("chattime: free", tslm_model_free(c), TSLM_OK);
+    check_status("lstm: free", tslm_model_free(f), TSLM_OK);
+}
+
+/* Progress and abort: a second thread raises a flag while a long prompt runs; the run stops
+ * within one batch (16 positions) with TSLM_ERR_ABORTED, nothing of it stays in the context, and
+ * the session then gives the same text as a fresh one. A generation stops likewise. */
+typedef struct {
+    atomic_bool flag;
+    atomic_long polls;
+    atomic_llong done;      /* positions run so far (progress callback) */
+    atomic_llong total;
+    long long done_at_flag;
+    long abort_after_polls; /* > 0: abort on that poll instead of on the flag */
+    struct timespec flagged;
+} abort_state;
+
+static bool abort_cb(void *user) {
+    abort_state *a = user;
+    long n = atomic_fetch_add(&a->polls, 1) + 1;
+    return atomic_load(&a->flag) || (a->abort_after_polls > 0 && n >= a->abort_after_polls);
+}
+
+static void progress_cb(int64_t done, int64_t total, void *user) {
+    abort_state *a = user;
+    atomic_store(&a->done, done);
+    atomic_store(&a->total, total);
+}
+
+static void *raise_flag_later(void *user) {
+    abort_state *a = user;
+    /* Wait until the run is well under way (64 positions, or 10 s at most). */
+    struct timespec d = {0, 5 * 1000 * 1000};
+    for (int i = 0; i < 2000 && atomic_load(&a->done) < 64; i++) nanosleep(&d, NULL);
+    a->done_at_flag = atomic_load(&a->done);
+    clock_gettime(CLOCK_MONOTONIC, &a->flagged);
+    atomic_store(&a->flag, true);
+    return NULL;
+}
+
+static int generate_text(tslm_session *s, const char *prompt, char *out, size_t size) {
+    size_t len = 0;
+    tslm_generate_params gp = tslm_generate_default_params();
+    gp.max_tokens = 8;
+    int32_t st = tslm_session_append_text(s, prompt, true);
+    if (st == TSLM_OK) st = tslm_session_generate(s, gp, NULL, NULL);
+    if (st == TSLM_OK) st = tslm_session_last_text(s, out, size, &len);
+    return st;
+}
+
+static void abort_calls(const char *model_path) {
+    tslm_model *m = NULL;
+    check_status("abort: load", tslm_model_load(model_path, tslm_model_default_params(), &m), TSLM_OK);
+    if (!m) return;
+    tslm_session *s = NULL, *fresh = NULL;
+    check_status("abort: session", tslm_session_new(m, tslm_session_default_params(), &s), TSLM_OK);
+    abort_state a = {0};
+    check_status("abort: set the progress callback", tslm_session_set_progress_callback(s, progress_cb, &a), TSLM_OK);
+    check_status("abort: set the abort callback", tslm_session_set_abort_callback(s, abort_cb, &a), TSLM_OK);
+    check_status("abort: NULL session", tslm_session_set_abort_callback(NULL, abort_cb, &a), TSLM_ERR_INVALID_ARGUMENT);
+    const char *sentence = "The quick brown fox jumps over the lazy dog while the sensor logs its acceleration. ";
+    size_t n = strlen(sentence), reps = 120;
+    char *text = malloc(n * reps + 1);
+    for (size_t i = 0; i < reps; i++) memcpy(text + i * n, sentence, n);
+    text[n * reps] = '\0';
+    pthread_t t;
+    pthread_create(&t, NULL, raise_flag_later, &a);
+    int32_t st = tslm_session_append_text(s, text, true);
+    struct timespec end;
+    clock_gettime(CLOCK_MONOTONIC, &end);
+    pthread_join(t, NULL);
+    long long after = atomic_load(&a.done) - a.done_at_flag;
+    double ms = (end.tv_sec - a.flagged.tv_sec) * 1e3 + (end.tv_nsec - a.flagged.tv_nsec) / 1e6;
+    printf("     abort: %lld of %lld prompt positions run, %lld after the flag, stopped %.1f ms after it\n",
+           (long long)atomic_load(&a.done), (long long)atomic_load(&a.total), after, ms);
+    check_status("abort: a long prompt run stopped from another thread", st, TSLM_ERR_ABORTED);
+    check_true("abort: progress was reported before the flag", a.done_at_flag >= 64 && atomic_load(&a.total) > 1000);
+    check_true("abort: at most one batch (16 positions) ran after the flag", after >= 0 && after <= 16);
+    check_true("abort: nothing of the aborted prompt is in the context", tslm_session_position(s) == 0);
+    free(text);
+
+    /* The session is usable: the same text as a fresh session. */
+    atomic_store(&a.flag, false);
+    char again[512] = "", want[512] = "";
+    check_status("abort: the session generates after an abort", generate_text(s, "Name a color:", again, sizeof again), TSLM_OK);
+    check_status("abort: fresh session", tslm_session_new(m, tslm_session_default_params(), &fresh), TSLM_OK);
+    check_status("abort: fresh session generates", generate_text(fresh, "Name a color:", want, sizeof want), TSLM_OK);
+    check_true("abort: same text as a fresh session", strcmp(again, want) == 0 && strlen(want) > 0);
+
+    /* A generation stopped by the abort callback. */
+    check_status("abort: reset", tslm_session_reset(s), TSLM_OK);
+    check_status("abort: prompt", tslm_session_append_text(s, "Name a color:", true), TSLM_OK);
+    atomic_store(&a.polls, 0);
+    a.abort_after_polls = 3;
+    tslm_generate_params gp = tslm_generate_default_params();
+    gp.max_tokens = 20;
+    check_status("abort: a generation stopped by the callback", tslm_session_generate(s, gp, NULL, NULL), TSLM_ERR_ABORTED);
+    tslm_generation_stats stats;
+    check_status("abort: stats", tslm_session_last_stats(s, &stats), TSLM_OK);
+    check_true("abort: stop reason TSLM_STOP_ABORTED, before max_tokens",
+               stats.stop_reason == TSLM_STOP_ABORTED && stats.generated_tokens >= 1 && stats.generated_tokens < 20);
+    check_status("abort: clear the callback", tslm_session_set_abort_callback(s, NULL, NULL), TSLM_OK);
+    check_status("abort: generation goes on without it", tslm_session_generate(s, gp, NULL, NULL), TSLM_OK);
+    check_true("status name of TSLM_ERR_ABORTED", strcmp(tslm_status_name(TSLM_ERR_ABORTED), "TSLM_ERR_ABORTED") == 0);
+    tslm_session_free(fresh);
+    tslm_session_free(s);
+    tslm_model_free(m);
+}
+
 static void *run_job(void *arg) {
     job *j = arg;
     tslm_session *s = NULL;
@@ -404,7 +569,7 @@ static void threads(const char *model_path) {
 
 int main(int argc, char **argv) {
     if (argc < 3) {
-        fprintf(stderr, "usage: %s MODEL.tslm WORKDIR [bad|threads|all [LSTM.tslm]]\n", argv[0]);
+        fprintf(stderr, "usage: %s MODEL.tslm WORKDIR [bad|threads|all [LSTM.tslm [CHATTIME.tslm]]]\n", argv[0]);
         return 2;
     }
     const char *what = argc > 3 ? argv[3] : "all";
@@ -414,7 +579,9 @@ int main(int argc, char **argv) {
     if (!strcmp(what, "bad") || !strcmp(what, "all")) bad_calls(argv[1], argv[2]);
     if (!strcmp(what, "threads") || !strcmp(what, "all")) threads(argv[1]);
     if (!strcmp(what, "bad") || !strcmp(what, "all")) token_calls(argv[1]);
+    if (!strcmp(what, "all")) abort_calls(argv[1]);
     if (argc > 4) forecaster_calls(argv[4], argv[1]);
+    if (argc > 5) chattime_calls(argv[5], argv[4]);
     printf("capi: %d passed, %d failed\n", passed, failed);
     return failed ? 1 : 0;
 }

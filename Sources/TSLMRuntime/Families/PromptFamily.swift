@@ -59,6 +59,24 @@ public protocol PromptState: DecoderLayerHook {
     func beginBatch(_ range: Range<Int>)
 }
 
+/// How a caller follows and stops a long prompt run (a 10k-sample series prompt takes tens of
+/// seconds): `progress` after every batch with the positions run and the total, `shouldAbort`
+/// polled before every batch (batches are then at most `abortBatch` positions) and before every
+/// generated token. An abort throws `RuntimeError.aborted` (a generation stops with
+/// `StopReason.aborted`); positions of an aborted run never enter the context, so the session
+/// stays usable. Closures may be called from the thread that runs the session only.
+public final class RunControl: @unchecked Sendable {
+    public var progress: ((_ done: Int, _ total: Int) -> Void)?
+    public var shouldAbort: (() -> Bool)?
+    /// The most positions run between two abort checks.
+    public static let abortBatch = 16
+
+    public init(progress: ((Int, Int) -> Void)? = nil, shouldAbort: (() -> Bool)? = nil) {
+        self.progress = progress
+        self.shouldAbort = shouldAbort
+    }
+}
+
 /// A prompt ready to run: per position a token id, or -1 where the next row of `soft` (an input
 /// embedding, e.g. a SoftPrompt soft token) goes instead.
 public struct PromptRows: Sendable {
@@ -79,7 +97,7 @@ public struct PromptRows: Sendable {
     /// forward driver (`TextSession.run` and the forecasters that read a backbone's hidden
     /// states call it).
     public func run(backbone: any TextModel, cache: KVCache, start: Int, output: ForwardOutput, batchSize: Int,
-                    state: (any PromptState)?, pool: ThreadPool?) throws -> [Float] {
+                    state: (any PromptState)?, pool: ThreadPool?, control: RunControl? = nil) throws -> [Float] {
         guard !tokens.isEmpty else { throw RuntimeError.emptyPrompt }
         guard start >= 0, start + tokens.count <= cache.capacity else { throw RuntimeError.contextFull(context: cache.capacity) }
         let config = backbone.config
@@ -87,10 +105,12 @@ public struct PromptRows: Sendable {
         let perPosition = output == .lastLogits ? 0 : output.count(positions: 1, config: config)
         var out = [Float](repeating: 0, count: output.count(positions: tokens.count, config: config))
         state?.beginCall(tokens)
-        let batch = max(1, batchSize)
+        // With an abort check, batches are at most `RunControl.abortBatch` positions apart.
+        let batch = max(1, control?.shouldAbort == nil ? batchSize : min(batchSize, RunControl.abortBatch))
         let x = cache.scratch.buffer(Self.inputSlot, min(batch, tokens.count) * config.hidden)
         var done = 0
         while done < tokens.count {
+            if let abort = control?.shouldAbort, abort() { throw RuntimeError.aborted(done: done, total: tokens.count) }
             let end = min(done + batch, tokens.count)
             state?.beginBatch(done..<end)
             try embed(done..<end, backbone: backbone, into: x.pointer)
@@ -99,6 +119,7 @@ public struct PromptRows: Sendable {
                                      output: output, into: o.baseAddress! + done * perPosition, hook: state)
             }
             done = end
+            control?.progress?(done, tokens.count)
         }
         return out
     }
