@@ -1,3 +1,6 @@
+import TSLMFormat
+import TSLMTokenizers
+
 /// Chat templates of the models we ship, implemented by name (no Jinja interpreter): the
 /// template is chosen from the file's `tokenizer.chat_template` text.
 public enum ChatTemplate: String, Sendable, CaseIterable {
