@@ -8,8 +8,8 @@ struct Bench: ParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Measure prompt (prefill) and generation (decode) speed, like llama-bench.",
         discussion: """
-        Runs a prompt of -p tokens, then -n single-token decode steps, -r times, and prints the
-        median tokens/s of each. Token ids are fixed pseudo-random ids (speed does not depend on
+        Runs a prompt of -p tokens, then -n single-token decode steps, -r times, and prints the \
+        median tokens/s of each. Token ids are fixed pseudo-random ids (speed does not depend on \
         them). Peak RSS of the process is printed too.
 
         Example:

@@ -8,15 +8,15 @@ struct Eval: ParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Classify a folder of labelled recordings with a time-series model and score it.",
         discussion: """
-        Runs every <idx>_<label>.csv in --dir (see `tslm run --series` for the CSV format) through
-        the prompt that --prompt describes, greedily, and prints each recording's prediction (the
-        text after the last "Answer: ", final period dropped, lowercased), then the accuracy and the
-        macro-F1 over the labels (prompt.json "labels", else the labels of the files). Labels are
+        Runs every <idx>_<label>.csv in --dir (see `tslm run --series` for the CSV format) through \
+        the prompt that --prompt describes, greedily, and prints each recording's prediction (the \
+        text after the last "Answer: ", final period dropped, lowercased), then the accuracy and the \
+        macro-F1 over the labels (prompt.json "labels", else the labels of the files). Labels are \
         compared lowercased and exactly.
 
-        prompt.json: "pre_prompt", "post_prompt", "series_description_template" (placeholders as
-        in `tslm run --series-text`; {mean:.4f} and {std:.4f} are accepted), optional "channels"
-        (the channel names, in prompt order: CSV columns are picked by these names when the file
+        prompt.json: "pre_prompt", "post_prompt", "series_description_template" (placeholders as \
+        in `tslm run --series-text`; {mean:.4f} and {std:.4f} are accepted), optional "channels" \
+        (the channel names, in prompt order: CSV columns are picked by these names when the file \
         has a header), "normalization": {"name": preset} or "preset", and "labels".
 
         Example:

@@ -8,20 +8,20 @@ struct Run: ParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Generate text with a .tslm model, streaming it to stdout.",
         discussion: """
-        Greedy by default; --temp > 0 samples (with --top-k, --top-p, --min-p, --seed).
-        With --chat the prompt is wrapped in the model's chat template (ChatML, Llama-3, Gemma or
-        Alpaca, chosen from the file's tokenizer.chat_template) and generation stops at the end of
+        Greedy by default; --temp > 0 samples (with --top-k, --top-p, --min-p, --seed). \
+        With --chat the prompt is wrapped in the model's chat template (ChatML, Llama-3, Gemma or \
+        Alpaca, chosen from the file's tokenizer.chat_template) and generation stops at the end of \
         the assistant's turn. A last line on stderr reports prompt and generation speed.
 
-        Time-series models (OpenTSLM): --series gives a recording (CSV: one column per channel,
-        optional header row of channel names; JSON: an array of numbers or an array of arrays), each
-        channel one series. The prompt is --pre, then every channel's description and series, then
-        -p (--pre, the descriptions and -p default to the prompt stored by `tslm convert --prompt`).
-        Each channel is normalized as --preset says (default: the model's preset, else custom:
-        as given) and described by --series-text (default: the preset's text), a template where
-        {mean} and {std} become the channel's raw mean and std (4 decimals), {channel} its index,
-        {name} its CSV column name, {sensor}/{axis} the parts of a name like "accelerometer_x",
-        {axis} otherwise x/y/z and {lead} the ECG lead. The output is a series summary, the
+        Time-series models (OpenTSLM): --series gives a recording (CSV: one column per channel, \
+        optional header row of channel names; JSON: an array of numbers or an array of arrays), each \
+        channel one series. The prompt is --pre, then every channel's description and series, then \
+        -p (--pre, the descriptions and -p default to the prompt stored by `tslm convert --prompt`). \
+        Each channel is normalized as --preset says (default: the model's preset, else custom: \
+        as given) and described by --series-text (default: the preset's text), a template where \
+        {mean} and {std} become the channel's raw mean and std (4 decimals), {channel} its index, \
+        {name} its CSV column name, {sensor}/{axis} the parts of a name like "accelerometer_x", \
+        {axis} otherwise x/y/z and {lead} the ECG lead. The output is a series summary, the \
         generated rationale, and a final "Answer: ..." line.
 
         ChatTime models: --series (one single-column file) with -p QUESTION answers a \
