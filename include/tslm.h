@@ -335,6 +335,16 @@ TSLM_API int32_t tslm_session_last_tokens(const tslm_session *session, int32_t *
                                           size_t max_tokens, size_t *out_count);
 
 /**
+ * The ids of every position in the session's context, in order (tslm_session_position of them):
+ * the prompt as it became tokens (special tokens included), -1 at each position where a series
+ * ran as an input embedding (an OpenTSLM SoftPrompt soft token), then generated tokens. A
+ * time-series prompt counts once it ran (at tslm_session_generate). *out_count receives their
+ * number (TSLM_ERR_BUFFER_TOO_SMALL when max_tokens is less).
+ */
+TSLM_API int32_t tslm_session_context_tokens(const tslm_session *session, int32_t *tokens,
+                                             size_t max_tokens, size_t *out_count);
+
+/**
  * The logits (vocab_size floats, before sampling) after the last position the session ran: the
  * distribution the next token is sampled from. Available after appended text runs and after a
  * generation that ended at EOS; TSLM_ERR_INVALID_ARGUMENT when the session has not run a position

@@ -117,6 +117,15 @@ public func tslm_session_last_tokens(_ session: OpaquePointer!, _ tokens: Unsafe
 }
 
 @c @implementation
+public func tslm_session_context_tokens(_ session: OpaquePointer!, _ tokens: UnsafeMutablePointer<Int32>!, _ maxTokens: Int,
+                                        _ outCount: UnsafeMutablePointer<Int>!) -> Int32 {
+    withStatus {
+        let ids = try withSession(session) { $0.session.tokens }
+        try copyOut(ids, tokens, maxTokens, outCount, what: "the context has \(ids.count) positions")
+    }
+}
+
+@c @implementation
 public func tslm_session_logits(_ session: OpaquePointer!, _ logits: UnsafeMutablePointer<Float>!, _ maxLogits: Int,
                                 _ outCount: UnsafeMutablePointer<Int>!) -> Int32 {
     withStatus {

@@ -303,6 +303,17 @@ static void token_calls(const char *model_path) {
     check_true("last_tokens: at most 3 ids, the first the argmax of the logits (greedy)", nt <= 3 && (nt == 0 || a[0] == best));
     check_status("last_tokens: buffer too small", tslm_session_last_tokens(s, a, 0, &nt), TSLM_ERR_BUFFER_TOO_SMALL);
     check_status("last_tokens: NULL session", tslm_session_last_tokens(NULL, a, 64, &nt), TSLM_ERR_INVALID_ARGUMENT);
+    /* The context: the prompt's ids (BOS-less tokenizer: as tokenize_n gives them), then the
+     * generated ids except a last one not yet run. */
+    int32_t ctx[128], prompt[64];
+    size_t nc = 0, np = 0, ng = nt;
+    check_status("tokenize_n: the prompt", tslm_tokenize_n(m, "The capital of France\0 is", 26, true, true, prompt, 64, &np), TSLM_OK);
+    check_status("context_tokens: ok", tslm_session_context_tokens(s, ctx, 128, &nc), TSLM_OK);
+    check_true("context_tokens: as many as the position", (int64_t)nc == tslm_session_position(s));
+    check_true("context_tokens: the prompt's ids, then the generated ones",
+               nc >= np && memcmp(ctx, prompt, np * sizeof prompt[0]) == 0 && (nc == np || memcmp(ctx + np, a, (nc - np) * sizeof a[0]) == 0) && nc - np <= ng);
+    check_status("context_tokens: buffer too small", tslm_session_context_tokens(s, ctx, 1, &nc), TSLM_ERR_BUFFER_TOO_SMALL);
+    check_status("context_tokens: NULL session", tslm_session_context_tokens(NULL, ctx, 128, &nc), TSLM_ERR_INVALID_ARGUMENT);
     check_status("logits: NULL session", tslm_session_logits(NULL, logits, 49152, &nl), TSLM_ERR_INVALID_ARGUMENT);
     check_status("append_text_n: NULL text, length 4", tslm_session_append_text_n(s, NULL, 4, true), TSLM_ERR_INVALID_ARGUMENT);
     free(logits);
