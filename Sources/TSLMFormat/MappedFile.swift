@@ -31,7 +31,7 @@ public final class MappedFile: @unchecked Sendable {
             return
         }
         if useMmap {
-            let p = Glibc.mmap(nil, size, PROT_READ, MAP_PRIVATE, fd, 0)
+            let p = mmap(nil, size, PROT_READ, MAP_PRIVATE, fd, 0)
             guard let p, p != MAP_FAILED else { throw TSLMError.io(file: path, operation: "mmap", errno: errno) }
             bytes = UnsafeRawBufferPointer(start: p, count: size)
             mapped = true
