@@ -290,32 +290,23 @@ public func tslm_session_last_stats(_ session: OpaquePointer!, _ outStats: Unsaf
 @c @implementation
 public func tslm_session_set_progress_callback(_ session: OpaquePointer!, _ callback: tslm_progress_callback!,
                                                _ userData: UnsafeMutableRawPointer!) -> Int32 {
-    withStatus {
-        try withSession(session) { s in
-            let control = s.session.control ?? RunControl()
-            if let callback {
-                let user = userData
-                control.progress = { done, total in callback(Int64(done), Int64(total), user) }
-            } else {
-                control.progress = nil
-            }
-            s.session.control = control
-        }
-    }
+    let user = userData
+    return updateControl(session) { $0.progress = callback.map { cb in { done, total in cb(Int64(done), Int64(total), user) } } }
 }
 
 @c @implementation
 public func tslm_session_set_abort_callback(_ session: OpaquePointer!, _ callback: tslm_abort_callback!,
                                             _ userData: UnsafeMutableRawPointer!) -> Int32 {
+    let user = userData
+    return updateControl(session) { $0.shouldAbort = callback.map { cb in { cb(user) } } }
+}
+
+/// Changes the session's `RunControl` (made on first use).
+func updateControl(_ session: OpaquePointer?, _ change: (RunControl) -> Void) -> Int32 {
     withStatus {
         try withSession(session) { s in
             let control = s.session.control ?? RunControl()
-            if let callback {
-                let user = userData
-                control.shouldAbort = { callback(user) }
-            } else {
-                control.shouldAbort = nil
-            }
+            change(control)
             s.session.control = control
         }
     }

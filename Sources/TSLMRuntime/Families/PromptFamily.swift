@@ -38,6 +38,23 @@ extension PromptFamily {
     public var language: LanguageModel? { LanguageModel(backbone: backbone, tokenizer: tokenizer) }
 }
 
+extension PromptFamily {
+    /// The rows of a prompt of text and token parts only (families whose series do not enter as
+    /// prompt parts): text through the tokenizer (special tokens parsed), tokens as they are; a
+    /// series part is `RuntimeError.wrongKind`.
+    public func textRows(_ parts: [PromptPart]) throws -> PromptRows {
+        var rows = PromptRows()
+        for part in parts {
+            switch part {
+            case let .text(t, special): rows.tokens += tokenizer.encode(t, addSpecial: special, parseSpecial: true)
+            case let .tokens(ids): rows.tokens += ids
+            case .series: throw RuntimeError.wrongKind(operation: "appending a series", kind: kind.rawValue)
+            }
+        }
+        return rows
+    }
+}
+
 /// One piece of a prompt, in order.
 public enum PromptPart: Sendable {
     /// Text; `addSpecial`: BOS first when the tokenizer adds one.

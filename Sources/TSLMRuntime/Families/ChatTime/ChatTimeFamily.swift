@@ -62,15 +62,7 @@ public final class ChatTimeFamily: PromptFamily, Forecaster, @unchecked Sendable
 
     public func promptRows(_ parts: [PromptPart], startsContext: Bool, countOnly: Bool, state: (any PromptState)?,
                            pool: ThreadPool?) throws -> PromptRows {
-        var rows = PromptRows()
-        for part in parts {
-            switch part {
-            case let .text(t, special): rows.tokens += tokenizer.encode(t, addSpecial: special, parseSpecial: true)
-            case let .tokens(ids): rows.tokens += ids
-            case .series: throw RuntimeError.wrongKind(operation: "appending a series", kind: kind.rawValue)
-            }
-        }
-        return rows
+        try textRows(parts)
     }
 
     // MARK: Forecaster
