@@ -111,8 +111,16 @@ struct Quantize: ParsableCommand {
         Same per-tensor policy as `tslm convert --type`. The input is never modified; the output is
         written to a temporary file and renamed when complete.
 
-        Example:
+        --quantizer rtn (the default) is ggml's round-to-nearest, bit-identical to the gguf
+        package; --quantizer search picks each q4_0/q4_1 block's scale (and offset) to minimize
+        its squared error (formats/tslm.md, "Quantizers"). --keep PATTERN=TYPE stores the
+        matrices whose name matches PATTERN (`*` = anything) as TYPE; repeat it, the first match
+        wins (formats/tslm.md, "Quantization policy").
+
+        Examples:
           tslm quantize smollm2-f16.tslm smollm2-q4.tslm --type q4_0
+          tslm quantize smollm2-f16.tslm smollm2-q4s.tslm --type q4_0 --quantizer search \\
+               --keep 'blk.*.attn_v.weight=q8_0'
         """
     )
 
@@ -128,6 +136,15 @@ struct Quantize: ParsableCommand {
     @Flag(name: .long, help: "Store tensors zstd-compressed where that saves at least 5%.")
     var compress = false
 
+    @Option(name: .long, help: "How 4-bit blocks are found: \(BlockQuantizer.allCases.map(\.rawValue).joined(separator: ", ")).")
+    var quantizer: String = BlockQuantizer.roundToNearest.rawValue
+
+    @Option(name: .long, help: "PATTERN=TYPE: store matching matrices as TYPE (f32, f16, bf16, q8_0, q4_0, q4_1); repeatable, first match wins.")
+    var keep: [String] = []
+
+    @Option(name: .long, help: "An importance matrix from `tslm perplexity --save-imatrix` weighting --quantizer search's error per column.")
+    var imatrix: String?
+
     @Option(name: .customLong("forecast-config"), help: "A forecaster's sidecar: an LSTM's forecast.json or a Time-LLM's timellm.json.")
     var forecastConfig: String?
 
@@ -138,19 +155,35 @@ struct Quantize: ParsableCommand {
         guard let target = TargetType(name: type) else {
             throw ValidationError("unknown --type '\(type)'; expected one of \(TargetType.names.joined(separator: ", "))")
         }
+        guard let method = BlockQuantizer(rawValue: quantizer) else {
+            throw ValidationError("unknown --quantizer '\(quantizer)'; expected one of \(BlockQuantizer.allCases.map(\.rawValue).joined(separator: ", "))")
+        }
+        let rules = try keep.map { text in
+            guard let rule = KeepRule(parsing: text) else {
+                throw ValidationError("--keep '\(text)': expected PATTERN=TYPE with TYPE one of f32, f16, bf16, q8_0, q4_0, q4_1")
+            }
+            return rule
+        }
+        guard imatrix == nil || method == .search else { throw ValidationError("--imatrix needs --quantizer search") }
         try runReportingErrors {
             guard try Converter.detectFormat(path: input) == .tslm else {
                 throw TSLMError.badMagic(file: input, expected: "a .tslm file (use `tslm convert` for other formats)", found: [])
             }
             let model = try TSLMImporter.load(path: input)
-            try convertAndReport(model, output: output, target: target, compress: compress, name: nil, quiet: quiet)
+            let importance = try imatrix.map { try ImportanceMatrixFile.read($0) } ?? [:]
+            try convertAndReport(model, output: output, target: target, compress: compress, name: nil, quiet: quiet,
+                                 quantizer: method, keep: rules, importance: importance)
         }
     }
 }
 
-func convertAndReport(_ model: ImportedModel, output: String, target: TargetType, compress: Bool, name: String?, quiet: Bool) throws {
+func convertAndReport(_ model: ImportedModel, output: String, target: TargetType, compress: Bool, name: String?, quiet: Bool,
+                      quantizer: BlockQuantizer = .roundToNearest, keep: [KeepRule] = [], importance: [String: [Float]] = [:]) throws {
     var options = ConvertOptions(target: target, compress: compress)
     options.name = name
+    options.quantizer = quantizer
+    options.keep = keep
+    options.importance = importance
     if !quiet { options.progress = Terminal.progress }
     let summary = try Converter.write(model, to: output, options: options)
     if !quiet {

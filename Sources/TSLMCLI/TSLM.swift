@@ -17,7 +17,7 @@ struct TSLM: ParsableCommand {
           tslm verify model.tslm
         """,
         version: "tslm \(tslmVersion)",
-        subcommands: [Convert.self, Quantize.self, Info.self, Verify.self, Run.self, Eval.self, ForecastCmd.self, Tokenize.self, Bench.self]
+        subcommands: [Convert.self, Quantize.self, Info.self, Verify.self, Run.self, Eval.self, ForecastCmd.self, Tokenize.self, Bench.self, Perplexity.self]
     )
 }
 

@@ -16,6 +16,14 @@ public struct ConvertOptions {
     public var progress: ((Int, Int, String) -> Void)?
     /// `general.name` to write (default: the source's name, else the input's file name).
     public var name: String?
+    /// How q4_0/q4_1 blocks are found (`BlockQuantizer`).
+    public var quantizer: BlockQuantizer = .roundToNearest
+    /// `--keep PATTERN=TYPE` rules, first match wins (`QuantizationPolicy.storageType`).
+    public var keep: [KeepRule] = []
+    /// Per-column importance of matrices by name (an imatrix: mean square of the activations
+    /// each column multiplies), weighting the search quantizer's error; used for a matrix whose
+    /// row length equals the vector's.
+    public var importance: [String: [Float]] = [:]
 
     public init(target: TargetType = .source, compress: Bool = false) {
         self.target = target
@@ -164,7 +172,10 @@ public enum Converter {
             metadata["general.source.path"] = .string(model.sourcePath)
             metadata["general.source.format"] = .string(model.sourceFormat)
         }
-        metadata["general.quantization_policy"] = .string(QuantizationPolicy.summary)
+        var policy = QuantizationPolicy.summary
+        if !options.keep.isEmpty { policy += "; --keep " + options.keep.map(\.description).joined(separator: " ") }
+        metadata["general.quantization_policy"] = .string(policy)
+        metadata["general.quantizer"] = .string(options.quantizer.rawValue + (options.importance.isEmpty ? "" : "+imatrix"))
         for (k, v) in source.entries where metadata[k] == nil { metadata[k] = v }
 
         let writer = try TSLMWriter(path: output, metadata: metadata)
@@ -172,7 +183,7 @@ public enum Converter {
         var typeCounts: [DType: Int] = [:]
         for (i, t) in model.tensors.enumerated() {
             options.progress?(i, model.tensors.count, t.name)
-            let target = QuantizationPolicy.storageType(name: t.name, dtype: t.dtype, shape: t.shape, target: options.target)
+            let target = QuantizationPolicy.storageType(name: t.name, dtype: t.dtype, shape: t.shape, target: options.target, keep: options.keep)
             let data = try t.load()
             guard let expected = t.dtype.byteCount(shape: t.shape), expected == data.bytes.count else {
                 throw TSLMError.sizeMismatch(file: model.sourcePath, tensor: t.name,
@@ -181,8 +192,10 @@ public enum Converter {
             if target.isQuantized && t.dtype != target {
                 try checkFinite(data, dtype: t.dtype, count: t.shape.reduce(1, *), file: model.sourcePath, tensor: t.name)
             }
+            let importance = options.importance[t.name].flatMap { $0.count == t.shape.last ? $0 : nil }
             let out = try data.withUnsafeBytes {
-                try DTypeConversion.convert($0, from: t.dtype, to: target, shape: t.shape, file: model.sourcePath, tensor: t.name)
+                try DTypeConversion.convert($0, from: t.dtype, to: target, shape: t.shape, file: model.sourcePath, tensor: t.name,
+                                           quantizer: options.quantizer, importance: importance)
             }
             try out.withUnsafeBytes {
                 try writer.addTensor(name: t.name, dtype: target, shape: t.shape, data: $0, compress: options.compress)

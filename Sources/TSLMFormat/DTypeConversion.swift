@@ -22,9 +22,13 @@ public enum DTypeConversion {
     }
 
     /// Encodes f32 values as `dtype` (floating-point types only). `dst` must hold exactly
-    /// `dtype.byteCount(shape: [values.count])` bytes.
+    /// `dtype.byteCount(shape: [values.count])` bytes. `quantizer` chooses how q4_0 and q4_1
+    /// blocks are found (the other types have one encoding); the search weighs element g
+    /// (counted from `firstIndex`) by `importance[g % importance.count]` when given.
     public static func fromFloat32(_ values: UnsafeBufferPointer<Float>, to dtype: DType,
-                                   into dst: UnsafeMutableRawBufferPointer) {
+                                   into dst: UnsafeMutableRawBufferPointer,
+                                   quantizer: BlockQuantizer = .roundToNearest,
+                                   importance: UnsafeBufferPointer<Float>? = nil, firstIndex: Int = 0) {
         guard !values.isEmpty, let d = dst.baseAddress else { return }
         switch dtype {
         case .f32: d.copyMemory(from: values.baseAddress!, byteCount: values.count * 4)
@@ -32,8 +36,10 @@ public enum DTypeConversion {
         case .bf16: for i in 0..<values.count { storeU16(floatToBF16(values[i]), d + 2 * i) }
         case .f64: for i in 0..<values.count { d.storeBytes(of: Double(values[i]).bitPattern.littleEndian, toByteOffset: 8 * i, as: UInt64.self) }
         case .q8_0: BlockQuantization.quantizeQ8_0(values, into: dst)
-        case .q4_0: BlockQuantization.quantizeQ4_0(values, into: dst)
-        case .q4_1: BlockQuantization.quantizeQ4_1(values, into: dst)
+        case .q4_0:
+            if quantizer == .search { BlockQuantization.quantizeQ4_0Search(values, into: dst, importance: importance, firstIndex: firstIndex) } else { BlockQuantization.quantizeQ4_0(values, into: dst) }
+        case .q4_1:
+            if quantizer == .search { BlockQuantization.quantizeQ4_1Search(values, into: dst, importance: importance, firstIndex: firstIndex) } else { BlockQuantization.quantizeQ4_1(values, into: dst) }
         case .i8, .i16, .i32, .i64, .u8, .bool: break  // not reached: callers convert floats only
         }
     }
@@ -41,7 +47,8 @@ public enum DTypeConversion {
     /// Converts a whole tensor from `from` to `to`. Identical types are copied byte for byte.
     /// Throws `unsupportedDType` for conversions to or from integer types (they are kept as is).
     public static func convert(_ src: UnsafeRawBufferPointer, from: DType, to: DType, shape: [Int],
-                               file: String, tensor: String) throws -> TensorData {
+                               file: String, tensor: String, quantizer: BlockQuantizer = .roundToNearest,
+                               importance: [Float]? = nil) throws -> TensorData {
         let outSize = try to.validatedByteCount(shape: shape.map { UInt64($0) }, file: file, tensor: tensor)
         let out = TensorData(allocating: Int(outSize))
         if from == to {
@@ -65,6 +72,10 @@ public enum DTypeConversion {
         let chunkElems = 1 << 20
         let pivot = UnsafeMutableBufferPointer<Float>.allocate(capacity: min(chunkElems, count))
         defer { pivot.deallocate() }
+        let impStorage = UnsafeMutableBufferPointer<Float>.allocate(capacity: importance?.count ?? 0)
+        defer { impStorage.deallocate() }
+        if let importance { _ = impStorage.initialize(from: importance) }
+        let imp: UnsafeBufferPointer<Float>? = importance.map { _ in UnsafeBufferPointer(impStorage) }
         var done = 0
         while done < count {
             let n = min(chunkElems, count - done)
@@ -73,7 +84,8 @@ public enum DTypeConversion {
             let p = UnsafeMutableBufferPointer(rebasing: pivot[0..<n])
             toFloat32(UnsafeRawBufferPointer(rebasing: src[inStart..<(inStart + inBytes)]), dtype: from, count: n, into: p)
             fromFloat32(UnsafeBufferPointer(p), to: to,
-                        into: UnsafeMutableRawBufferPointer(rebasing: out.mutableBytes[outStart..<(outStart + outBytes)]))
+                        into: UnsafeMutableRawBufferPointer(rebasing: out.mutableBytes[outStart..<(outStart + outBytes)]),
+                        quantizer: quantizer, importance: imp, firstIndex: done)
             done += n
         }
         return out

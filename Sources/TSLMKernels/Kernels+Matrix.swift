@@ -1,3 +1,8 @@
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Darwin)
+import Darwin
+#endif
 import TSLMFormat
 
 extension Kernels {
@@ -7,10 +12,18 @@ extension Kernels {
     /// Tokens per tile in `matmul`: each weight row is read once per tile.
     static let matmulTile = 16
 
+    /// Whether q8_0 matrix products quantize activations to 16 bits (the default: within 0.3%
+    /// of f16's perplexity) or to 8 bits, as q4_0/q4_1 do (`TSLM_Q8_ACTIVATIONS=8` in the
+    /// environment; kept to measure the difference).
+    nonisolated(unsafe) public static var q8_0WideActivations: Bool = {
+        guard let v = getenv("TSLM_Q8_ACTIVATIONS") else { return true }
+        return String(cString: v) != "8"
+    }()
+
     /// y[r] = Σ_c W[r,c]·x[c] for r in 0..<rows.
     ///
-    /// For q8_0/q4_0/q4_1 weights, x is first quantized to 8-bit blocks (f32 scale per 32)
-    /// once per call, and the row dot products use integer SIMD math; f32/f16/bf16 weights use
+    /// For q4_0/q4_1 weights, x is first quantized to 8-bit blocks (f32 scale per 32) once per
+    /// call, for q8_0 weights to 16-bit blocks, and the row dot products use integer SIMD math; f32/f16/bf16 weights use
     /// float SIMD with FMA. Other dtypes are dequantized row by row (slow, but correct). Rows
     /// are split across `pool`. `y` must not alias `x`.
     public static func matvec(_ w: WeightMatrix, _ x: UnsafePointer<Float>, _ y: UnsafeMutablePointer<Float>, pool: ThreadPool?) {
@@ -23,6 +36,7 @@ extension Kernels {
     /// quantization as `matvec`. `y` must not alias `x`.
     public static func matmul(_ w: WeightMatrix, _ x: UnsafePointer<Float>, n: Int, _ y: UnsafeMutablePointer<Float>, pool: ThreadPool?) {
         guard w.rows > 0, n > 0 else { return }
+        if let stats = activationStatistics { stats.add(w, x, n: n) }
         guard w.cols > 0 else {
             y.update(repeating: 0, count: w.rows * n)
             return
@@ -33,6 +47,44 @@ extension Kernels {
             if let pool { pool.parallelFor(rows, grain: grain, body) } else { body(0..<rows) }
         }
         switch w.dtype {
+        case .q8_0 where q8_0WideActivations:
+            // 16-bit activations: 8-bit ones would cost q8_0 most of its accuracy (see
+            // `WideQuantizedActivations`).
+            let blocks = w.blocksPerRow
+            let act = WideQuantizedActivations(tokens: n, blocks: blocks)
+            defer { act.deallocate() }
+            if n >= 4, let pool {
+                pool.parallelFor(n, grain: 2) { range in
+                    for i in range { act.quantize(token: i, x + i * cols) }
+                }
+            } else {
+                for i in 0..<n { act.quantize(token: i, x + i * cols) }
+            }
+            forRows { range in
+                var t0 = 0
+                while t0 < n {
+                    let t1 = min(n, t0 + matmulTile)
+                    var r = range.lowerBound
+                    #if arch(x86_64) && TSLM_X86_AVX2
+                    while r + 2 <= range.upperBound {
+                        let row0 = w.row(r), row1 = w.row(r + 1)
+                        for i in t0..<t1 {
+                            let v = RowDot.q8PairWide(row0, row1, act.quants(token: i), act.scales(token: i), blocks: blocks)
+                            y[i * rows + r] = v.0
+                            y[i * rows + r + 1] = v.1
+                        }
+                        r += 2
+                    }
+                    #endif
+                    for r in r..<range.upperBound {
+                        let row = w.row(r)
+                        for i in t0..<t1 {
+                            y[i * rows + r] = RowDot.q8_0Wide(row, act.quants(token: i), act.scales(token: i), blocks: blocks)
+                        }
+                    }
+                    t0 = t1
+                }
+            }
         case .q8_0, .q4_0, .q4_1:
             let blocks = w.blocksPerRow
             let act = QuantizedActivations(tokens: n, blocks: blocks)

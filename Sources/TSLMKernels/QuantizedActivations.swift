@@ -89,3 +89,75 @@ struct QuantizedActivations {
         return unsafeBitCast(t, to: SIMD8<Int32>.self) &- SIMD8(repeating: 0x4B40_0000)
     }
 }
+
+/// Activations quantized to 16-bit blocks for q8_0 weights.
+///
+/// 8-bit activations cost q8_0 most of its perplexity against f16 (`formats/tslm.md`,
+/// "Quantizers"): per block of 32, d = max|x| / 32767 (f32) and q = round(x / d) (to nearest,
+/// ties to even; NaN counts as 0). The q8_0 × int16 dot product (`vpmovsxbw` + `vpmaddwd`) costs
+/// about what the 8-bit one does (`vpsignb` ×2 + `vpmaddubsw` + `vpmaddwd`); the quants take
+/// 64 bytes per block, 64-byte aligned.
+struct WideQuantizedActivations {
+    let tokens: Int
+    let blocks: Int
+    /// `tokens * blocks * 32` quants.
+    let quants: UnsafeMutablePointer<Int16>
+    /// `tokens * blocks` scales.
+    let scales: UnsafeMutablePointer<Float>
+    private let storage: UnsafeMutableRawPointer
+
+    init(tokens: Int, blocks: Int) {
+        self.tokens = tokens
+        self.blocks = blocks
+        let total = tokens * blocks
+        let quantBytes = total * 64
+        storage = .allocate(byteCount: quantBytes + 4 * total + 64, alignment: 64)
+        quants = storage.bindMemory(to: Int16.self, capacity: total * 32)
+        scales = (storage + quantBytes).bindMemory(to: Float.self, capacity: total)
+    }
+
+    func deallocate() { storage.deallocate() }
+
+    /// Quantizes `x[0 ..< blocks * 32]` as token `token`.
+    func quantize(token: Int, _ x: UnsafePointer<Float>) {
+        let q = quants + token * blocks * 32
+        for b in 0..<blocks {
+            scales[token * blocks + b] = WideQuantizedActivations.quantizeBlock(x + 32 * b, into: q + 32 * b)
+        }
+    }
+
+    @inline(__always) func quants(token: Int) -> UnsafePointer<Int16> { UnsafePointer(quants + token * blocks * 32) }
+    @inline(__always) func scales(token: Int) -> UnsafePointer<Float> { UnsafePointer(scales + token * blocks) }
+
+    /// Quantizes one block of 32; returns the scale. Bit-identical to
+    /// `Reference.quantizeWideActivationBlock`.
+    @inline(__always)
+    static func quantizeBlock(_ x: UnsafePointer<Float>, into q: UnsafeMutablePointer<Int16>) -> Float {
+        let raw = UnsafeRawPointer(x)
+        var a0 = raw.loadUnaligned(fromByteOffset: 0, as: SIMD8<Float>.self)
+        var a1 = raw.loadUnaligned(fromByteOffset: 32, as: SIMD8<Float>.self)
+        var a2 = raw.loadUnaligned(fromByteOffset: 64, as: SIMD8<Float>.self)
+        var a3 = raw.loadUnaligned(fromByteOffset: 96, as: SIMD8<Float>.self)
+        a0.replace(with: 0, where: a0 .!= a0)
+        a1.replace(with: 0, where: a1 .!= a1)
+        a2.replace(with: 0, where: a2 .!= a2)
+        a3.replace(with: 0, where: a3 .!= a3)
+        let m = pointwiseMax(pointwiseMax(QuantizedActivations.magnitude(a0), QuantizedActivations.magnitude(a1)),
+                             pointwiseMax(QuantizedActivations.magnitude(a2), QuantizedActivations.magnitude(a3)))
+        let d = m.max() / 32767
+        let id: Float = d != 0 ? 1 / d : 0
+        let out = UnsafeMutableRawPointer(q)
+        out.storeBytes(of: SIMD8<Int16>(truncatingIfNeeded: roundToInt(a0 * id)), toByteOffset: 0, as: SIMD8<Int16>.self)
+        out.storeBytes(of: SIMD8<Int16>(truncatingIfNeeded: roundToInt(a1 * id)), toByteOffset: 16, as: SIMD8<Int16>.self)
+        out.storeBytes(of: SIMD8<Int16>(truncatingIfNeeded: roundToInt(a2 * id)), toByteOffset: 32, as: SIMD8<Int16>.self)
+        out.storeBytes(of: SIMD8<Int16>(truncatingIfNeeded: roundToInt(a3 * id)), toByteOffset: 48, as: SIMD8<Int16>.self)
+        return d
+    }
+
+    /// Rounds to the nearest integer, ties to even, after clamping to ±32767.
+    @inline(__always) static func roundToInt(_ v: SIMD8<Float>) -> SIMD8<Int32> {
+        let c = v.clamped(lowerBound: SIMD8(repeating: -32767), upperBound: SIMD8(repeating: 32767))
+        let t = c + SIMD8(repeating: 12_582_912)
+        return unsafeBitCast(t, to: SIMD8<Int32>.self) &- SIMD8(repeating: 0x4B40_0000)
+    }
+}

@@ -52,7 +52,22 @@ public enum Reference {
         return (d, sum)
     }
 
-    /// y = W·x for a q8_0/q4_0/q4_1 matrix with x quantized as `quantizeActivationBlock`:
+    /// Quantizes one block of 32 activations to 16 bits as the q8_0 fast path does:
+    /// d = max|x|/32767 (f32), q = round(x/d) ties to even, clamped to ±32767, NaN → 0.
+    public static func quantizeWideActivationBlock(_ x: UnsafePointer<Float>, into q: UnsafeMutablePointer<Int16>) -> Float {
+        var amax: Float = 0
+        for i in 0..<32 where !x[i].isNaN { amax = max(amax, abs(x[i])) }
+        let d = amax / 32767
+        let id: Float = d != 0 ? 1 / d : 0
+        for i in 0..<32 {
+            let v = x[i].isNaN ? 0 : x[i] * id
+            q[i] = Int16(min(32767, max(-32767, v)).rounded(.toNearestOrEven))
+        }
+        return d
+    }
+
+    /// y = W·x for a q8_0/q4_0/q4_1 matrix with x quantized as the fast path does (q8_0:
+    /// `quantizeWideActivationBlock`, 16 bits; q4_0/q4_1: `quantizeActivationBlock`, 8 bits):
     /// per block, d_w·d_x·Σ q_w·q_x plus the dtype's offset term (q4_0: −8·d_w·d_x·Σq_x;
     /// q4_1: m_w·d_x·Σq_x), summed in `Double`. For other dtypes, the same as `matvec`.
     public static func matvecQuantizedActivations(_ w: WeightMatrix, _ x: UnsafePointer<Float>, _ y: UnsafeMutablePointer<Float>) {
@@ -61,11 +76,18 @@ public enum Reference {
         var xq = [Int8](repeating: 0, count: w.cols)
         var xd = [Float](repeating: 0, count: blocks)
         var xs = [Int32](repeating: 0, count: blocks)
-        xq.withUnsafeMutableBufferPointer { q in
-            for b in 0..<blocks {
-                let (d, s) = quantizeActivationBlock(x + 32 * b, into: q.baseAddress! + 32 * b)
-                xd[b] = d
-                xs[b] = s
+        var xw = [Int16](repeating: 0, count: w.dtype == .q8_0 ? w.cols : 0)
+        if w.dtype == .q8_0 {
+            xw.withUnsafeMutableBufferPointer { q in
+                for b in 0..<blocks { xd[b] = quantizeWideActivationBlock(x + 32 * b, into: q.baseAddress! + 32 * b) }
+            }
+        } else {
+            xq.withUnsafeMutableBufferPointer { q in
+                for b in 0..<blocks {
+                    let (d, s) = quantizeActivationBlock(x + 32 * b, into: q.baseAddress! + 32 * b)
+                    xd[b] = d
+                    xs[b] = s
+                }
             }
         }
         for r in 0..<w.rows {
@@ -78,7 +100,7 @@ public enum Reference {
                 switch w.dtype {
                 case .q8_0:
                     let p = row + BlockQ8_0.byteCount * b
-                    for i in 0..<BlockQ8_0.weights { dot += Int32(p.load(fromByteOffset: BlockQ8_0.qsOffset + i, as: Int8.self)) * Int32(xq[base + i]) }
+                    for i in 0..<BlockQ8_0.weights { dot += Int32(p.load(fromByteOffset: BlockQ8_0.qsOffset + i, as: Int8.self)) * Int32(xw[base + i]) }
                     total += Double(halfToFloat(p.loadUnaligned(as: UInt16.self))) * Double(xd[b]) * Double(dot)
                 case .q4_0:
                     let p = row + BlockQ4_0.byteCount * b

@@ -151,6 +151,43 @@ enum RowDot {
         #endif
     }
 
+    /// q8_0 row · 16-bit activations (`WideQuantizedActivations`): Σ_b d_w·d_x·Σ q_w·q_x.
+    @inline(__always)
+    static func q8_0Wide(_ row: UnsafeRawPointer, _ xq: UnsafePointer<Int16>, _ xd: UnsafePointer<Float>, blocks: Int) -> Float {
+        #if arch(x86_64) && TSLM_X86_AVX2
+        var acc0 = _mm256_setzero_ps(), acc1 = _mm256_setzero_ps()
+        var b = 0
+        while b + 2 <= blocks {
+            let p0 = row + BlockQ8_0.byteCount * b, p1 = p0 + BlockQ8_0.byteCount
+            let s0 = _cvtsh_ss(p0.loadUnaligned(as: UInt16.self)) * xd[b]
+            let s1 = _cvtsh_ss(p1.loadUnaligned(as: UInt16.self)) * xd[b + 1]
+            acc0 = _mm256_fmadd_ps(_mm256_set1_ps(s0), dotI8I16(p0 + BlockQ8_0.qsOffset, xq + 32 * b), acc0)
+            acc1 = _mm256_fmadd_ps(_mm256_set1_ps(s1), dotI8I16(p1 + BlockQ8_0.qsOffset, xq + 32 * b + 32), acc1)
+            b += 2
+        }
+        if b < blocks {
+            let p0 = row + BlockQ8_0.byteCount * b
+            let s0 = _cvtsh_ss(p0.loadUnaligned(as: UInt16.self)) * xd[b]
+            acc0 = _mm256_fmadd_ps(_mm256_set1_ps(s0), dotI8I16(p0 + BlockQ8_0.qsOffset, xq + 32 * b), acc0)
+        }
+        return hsum(_mm256_add_ps(acc0, acc1))
+        #else
+        var acc: Float = 0
+        for b in 0..<blocks {
+            let p = row + BlockQ8_0.byteCount * b
+            let xr = UnsafeRawPointer(xq + 32 * b)
+            let w0 = SIMD16<Int32>(truncatingIfNeeded: (p + BlockQ8_0.qsOffset).loadUnaligned(as: SIMD16<Int8>.self))
+            let w1 = SIMD16<Int32>(truncatingIfNeeded: (p + BlockQ8_0.qsOffset + 16).loadUnaligned(as: SIMD16<Int8>.self))
+            let x0 = SIMD16<Int32>(truncatingIfNeeded: xr.load(as: SIMD16<Int16>.self))
+            let x1 = SIMD16<Int32>(truncatingIfNeeded: xr.load(fromByteOffset: 32, as: SIMD16<Int16>.self))
+            // |w·x| ≤ 128·32767: 32 products fit in Int32.
+            let sum = (w0 &* x0 &+ w1 &* x1).wrappedSum()
+            acc += halfToFloat(p.loadUnaligned(as: UInt16.self)) * xd[b] * Float(sum)
+        }
+        return acc
+        #endif
+    }
+
     /// q4_0 row · quantized activations: Σ_b d_w·(d_x·Σ q_w·q_x − 8·d_x·Σq_x).
     @inline(__always)
     static func q4_0(_ row: UnsafeRawPointer, _ xq: UnsafePointer<Int8>, _ xd: UnsafePointer<Float>,
@@ -258,6 +295,22 @@ enum RowDot {
         return (hsum(acc0) + k * c0, hsum(acc1) + k * c1)
     }
 
+    /// q8_0 rows `r0`, `r1` · 16-bit activations.
+    @inline(__always)
+    static func q8PairWide(_ r0: UnsafeRawPointer, _ r1: UnsafeRawPointer, _ xq: UnsafePointer<Int16>,
+                           _ xd: UnsafePointer<Float>, blocks: Int) -> (Float, Float) {
+        var acc0 = _mm256_setzero_ps(), acc1 = _mm256_setzero_ps()
+        for b in 0..<blocks {
+            let p0 = r0 + BlockQ8_0.byteCount * b, p1 = r1 + BlockQ8_0.byteCount * b
+            let xr = UnsafeRawPointer(xq + 32 * b)
+            let x0 = xr.load(as: __m256i.self), x1 = xr.load(fromByteOffset: 32, as: __m256i.self)
+            let dx = xd[b]
+            acc0 = _mm256_fmadd_ps(_mm256_set1_ps(_cvtsh_ss(p0.loadUnaligned(as: UInt16.self)) * dx), dotI8I16(p0 + BlockQ8_0.qsOffset, x0, x1), acc0)
+            acc1 = _mm256_fmadd_ps(_mm256_set1_ps(_cvtsh_ss(p1.loadUnaligned(as: UInt16.self)) * dx), dotI8I16(p1 + BlockQ8_0.qsOffset, x0, x1), acc1)
+        }
+        return (hsum(acc0), hsum(acc1))
+    }
+
     /// q8_0 rows `r0`, `r1` · quantized activations.
     @inline(__always)
     static func q8Pair(_ r0: UnsafeRawPointer, _ r1: UnsafeRawPointer, _ xq: UnsafePointer<Int8>,
@@ -304,6 +357,19 @@ enum RowDot {
         // |w| · (x with w's sign): the unsigned × signed form vpmaddubsw needs.
         let p = _mm256_maddubs_epi16(_mm256_sign_epi8(wv, wv), _mm256_sign_epi8(xv, wv))
         return _mm256_cvtepi32_ps(_mm256_madd_epi16(p, _mm256_set1_epi16(1)))
+    }
+
+    /// 32 signed bytes at `w` · 32 int16 at `x` (64-byte aligned) → 8 lanes of partial sums, as
+    /// floats (exact: |sum| ≤ 4·128·32767 < 2²⁴).
+    @inline(__always) static func dotI8I16(_ w: UnsafeRawPointer, _ x: UnsafePointer<Int16>) -> __m256 {
+        let xr = UnsafeRawPointer(x)
+        return dotI8I16(w, xr.load(as: __m256i.self), xr.load(fromByteOffset: 32, as: __m256i.self))
+    }
+
+    @inline(__always) static func dotI8I16(_ w: UnsafeRawPointer, _ x0: __m256i, _ x1: __m256i) -> __m256 {
+        let w0 = _mm256_cvtepi8_epi16(w.loadUnaligned(as: __m128i.self))
+        let w1 = _mm256_cvtepi8_epi16((w + 16).loadUnaligned(as: __m128i.self))
+        return _mm256_cvtepi32_ps(_mm256_add_epi32(_mm256_madd_epi16(w0, x0), _mm256_madd_epi16(w1, x1)))
     }
 
     /// 16 bytes of packed nibbles at `w` (element j low, j+16 high) · 32 signed bytes at `x`

@@ -131,7 +131,7 @@ final class ConverterTests: XCTestCase {
     }
 
     func testPolicy() {
-        let P = QuantizationPolicy.storageType
+        let P: (String, DType, [Int], TargetType) -> DType = QuantizationPolicy.storageType
         XCTAssertEqual(P("blk.0.attn_norm.weight", .f32, [64], .type(.q4_0)), .f32)
         XCTAssertEqual(P("blk.0.attn_q.weight", .f32, [64, 64], .type(.q4_0)), .q4_0)
         XCTAssertEqual(P("token_embd.weight", .f32, [40, 64], .type(.q4_0)), .q8_0)
