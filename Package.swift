@@ -8,6 +8,9 @@ import PackageDescription
 // TSLM_PORTABLE=1 in the environment of `swift build` forces the portable SIMD path on x86-64 too
 // (`make test-portable` tests it there, as aarch64 devices run it).
 let portable = ProcessInfo.processInfo.environment["TSLM_PORTABLE"] == "1"
+// TSLM_FUZZ=1 (set by `make fuzz`, mk/reliability.mk, with --sanitize fuzzer): TSLMFuzz is built
+// without its main.swift, as libFuzzer supplies `main`.
+let fuzzing = ProcessInfo.processInfo.environment["TSLM_FUZZ"] == "1"
 #if arch(x86_64)
 let kernelSettings: [SwiftSetting] = portable ? [] : [
     .define("TSLM_X86_AVX2"),
@@ -59,9 +62,21 @@ let package = Package(
         .target(name: "TSLMCAPI", dependencies: ["CTSLM", "TSLMRuntime", "TSLMFormat", "TSLMTokenizers"],
                 linkerSettings: [.unsafeFlags(["-Xlinker", "--version-script=\(packageRoot)/include/tslm.map",
                                                "-Xlinker", "-soname=libtslm.so"])]),
+        // Series CSV / JSON files (`tslm run --series`, `tslm eval`): a library so that the fuzz
+        // harness reaches the parser.
+        .target(name: "TSLMSeriesInput", dependencies: ["TSLMRuntime"]),
+        // The fuzz targets (one per parser untrusted input reaches), shared by the libFuzzer
+        // harness and the corpus replay tests.
+        .target(name: "TSLMFuzzTargets", dependencies: ["TSLMConvert", "TSLMFormat", "TSLMRuntime",
+                                                        "TSLMSeriesInput", "TSLMTokenizers"]),
+        // The libFuzzer harness (`make fuzz`; TSLM_FUZZ_TARGET picks the target). Built without
+        // the fuzzer, it replays the files given as arguments.
+        .executableTarget(name: "TSLMFuzz", dependencies: ["TSLMFuzzTargets"],
+                          exclude: fuzzing ? ["main.swift"] : [],
+                          swiftSettings: fuzzing ? [.unsafeFlags(["-parse-as-library"])] : []),
         // The `tslm` command-line tool.
         .executableTarget(name: "TSLMCLI", dependencies: [
-            "TSLMConvert", "TSLMFormat", "TSLMRuntime",
+            "TSLMConvert", "TSLMFormat", "TSLMRuntime", "TSLMSeriesInput",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ]),
         // Helpers the test targets share (SplitMix64, assertThrows, temporary directories, a
@@ -74,6 +89,8 @@ let package = Package(
         .testTarget(name: "TSLMKernelsTests", dependencies: ["TSLMKernels", "TSLMFormat", "TSLMTestSupport"]),
         .testTarget(name: "TSLMTokenizersTests", dependencies: ["TSLMTokenizers", "TSLMFormat", "TSLMTestSupport"],
                     resources: [.copy("Fixtures")]),
+        // Every committed fuzz corpus and regression input (fuzz/) replayed through its target.
+        .testTarget(name: "TSLMFuzzTests", dependencies: ["TSLMFuzzTargets", "TSLMConvert", "TSLMFormat", "TSLMTestSupport"]),
         .testTarget(name: "TSLMRuntimeTests", dependencies: ["TSLMRuntime", "TSLMConvert", "TSLMFormat", "TSLMTestSupport"],
                     resources: [.copy("Fixtures")]),
     ]

@@ -38,6 +38,8 @@ public final class TSLMFile: @unchecked Sendable {
     public let fileSize: UInt64
     private let file: MappedFile
     private let byName: [String: Int]
+    /// `index_offset`: tensor data and padding lie in [data_offset, indexOffset).
+    private let indexOffset: Int
 
     /// Opens and validates `path`. With `mmap: false` the file is read into memory.
     public init(path: String, mmap: Bool = true) throws {
@@ -155,6 +157,7 @@ public final class TSLMFile: @unchecked Sendable {
         }
         tensors = entries
         byName = names
+        self.indexOffset = Int(indexOffset)
     }
 
     /// Reads the metadata section (also used by tests to build files by hand).
@@ -220,6 +223,26 @@ public final class TSLMFile: @unchecked Sendable {
             if e.compressed { _ = try tensorData(e) }
             file.release(offset: Int(e.offset), count: Int(e.storedSize))
             progress?(i + 1, tensors.count)
+        }
+        try verifyPadding()
+    }
+
+    /// The bytes no checksum covers, the padding around the tensors in [data_offset,
+    /// index_offset), must be zero as the format says: a flipped bit there is found too.
+    func verifyPadding() throws {
+        let bytes = file.bytes
+        var at = TSLMFormat.headerSize
+        for e in tensors.filter({ $0.storedSize > 0 }).sorted(by: { $0.offset < $1.offset }) {
+            try zeroCheck(bytes, at, Int(e.offset))
+            at = max(at, Int(e.offset + e.storedSize))
+        }
+        try zeroCheck(bytes, at, indexOffset)
+    }
+
+    private func zeroCheck(_ bytes: UnsafeRawBufferPointer, _ from: Int, _ to: Int) throws {
+        guard from < to else { return }
+        if let i = bytes[from..<to].firstIndex(where: { $0 != 0 }) {
+            throw TSLMError.malformed(file: path, reason: "padding byte at offset \(i) is 0x\(String(bytes[i], radix: 16)), not zero")
         }
     }
 

@@ -1,3 +1,10 @@
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Musl)
+import Musl
+#elseif canImport(Darwin)
+import Darwin
+#endif
 import TSLMFormat
 
 /// Keys and values of every layer for up to `capacity` positions, and the session's activation
@@ -21,6 +28,12 @@ public final class KVCache: Memory, @unchecked Sendable {
         guard layers > 0, capacity > 0, width > 0, !o1, !o2, total <= (1 << 36) else {
             throw RuntimeError.invalidArgument(name: "context length", reason: "a KV cache of \(capacity) positions × \(layers) layers × \(width) is too large")
         }
+        // A cache larger than the machine's memory is refused before allocating (a context of
+        // 10^9 positions must not end in an out-of-memory kill).
+        let bytes = total * (half ? 2 : 4)
+        guard bytes <= Self.physicalMemory else {
+            throw RuntimeError.invalidArgument(name: "context length", reason: "a KV cache of \(capacity) positions × \(layers) layers × \(width) needs \(bytes) bytes, more than this machine's \(Self.physicalMemory)")
+        }
         self.layers = layers
         self.capacity = capacity
         self.width = width
@@ -31,6 +44,14 @@ public final class KVCache: Memory, @unchecked Sendable {
     }
 
     deinit { storage.deallocate() }
+
+    /// Bytes of physical memory (`Int.max` when unknown).
+    static let physicalMemory: Int = {
+        let pages = sysconf(Int32(_SC_PHYS_PAGES)), size = sysconf(Int32(_SC_PAGESIZE))
+        guard pages > 0, size > 0 else { return Int.max }
+        let (b, o) = pages.multipliedReportingOverflow(by: size)
+        return o ? Int.max : b
+    }()
 
     /// Bytes of the keys and values.
     public var byteCount: Int { layers * 2 * capacity * width * elementSize }

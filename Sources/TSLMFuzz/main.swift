@@ -1,0 +1,19 @@
+import Foundation
+import TSLMFuzzTargets
+
+// Without the fuzzer (a plain `swift build`): runs the files given as arguments through the target
+// of TSLM_FUZZ_TARGET once each, to reproduce a crash without sanitizers. The fuzzing build
+// (`make fuzz`, TSLM_FUZZ=1) leaves this file out: libFuzzer supplies `main`.
+let arguments = CommandLine.arguments.dropFirst()
+if arguments.isEmpty {
+    FileHandle.standardError.write(Data("usage: TSLM_FUZZ_TARGET=<target> TSLMFuzz FILE...\n".utf8))
+    exit(2)
+}
+for path in arguments {
+    guard let data = FileManager.default.contents(atPath: path) else {
+        FileHandle.standardError.write(Data("cannot read \(path)\n".utf8))
+        exit(1)
+    }
+    _ = fuzzOneInput(data.isEmpty ? nil : [UInt8](data), data.count)
+    print("\(selectedTarget.rawValue): \(path) ok")
+}

@@ -1,0 +1,185 @@
+import Foundation
+import TSLMConvert
+import TSLMFormat
+import TSLMRuntime
+import TSLMSeriesInput
+import TSLMTokenizers
+
+/// The parsers that untrusted input reaches, one fuzz target each. `run` feeds one input to a
+/// target; a thrown error is a correct rejection, anything else (a trap, a sanitizer report, an
+/// allocation beyond libFuzzer's limit, a hang) is a bug. The libFuzzer harness (`TSLMFuzz`,
+/// `make fuzz`) and the corpus replay tests (`TSLMFuzzTests`) both call it.
+public enum FuzzTarget: String, CaseIterable, Sendable {
+    /// `.tslm` open + verify + model load; the input is tried as it is and again with its header
+    /// and index checksums fixed up (so that mutations reach the index parser).
+    case tslm
+    /// A safetensors file: header JSON, tensor entries, tensor reads, the importer.
+    case safetensors
+    /// A GGUF file: header, metadata, tensor infos, tensor reads and dequantization, the importer.
+    case gguf
+    /// A PyTorch zip checkpoint: ZIP reader + restricted unpickler + tensor reads.
+    case pytorch
+    /// A raw pickle through the restricted unpickler (what the zip's `data.pkl` holds).
+    case pickle
+    /// A `tokenizer.json` imported (TokenizerImport), built into a Tokenizer, used.
+    case tokenizerJSON = "tokenizer-json"
+    /// A SentencePiece `tokenizer.model` parsed, imported, built into a Tokenizer, used.
+    case sentencepiece
+    /// A series CSV / JSON file (`tslm run --series`, `tslm eval`).
+    case series
+    /// Chat-template detection and rendering: a Jinja text and messages.
+    case chatTemplate = "chat-template"
+
+    /// Runs one input. Errors thrown by the parsers are expected and swallowed.
+    public func run(_ bytes: [UInt8]) {
+        do { try body(bytes) } catch {}
+    }
+
+    func body(_ bytes: [UInt8]) throws {
+        switch self {
+        case .tslm:
+            try Self.tslmInput(bytes)
+            if let fixed = Self.fixingChecksums(bytes), fixed != bytes { try Self.tslmInput(fixed) }
+        case .safetensors:
+            let path = try Scratch.write(bytes, name: "in.safetensors")
+            if let f = try? SafetensorsFile(path: path) {
+                for e in f.tensors { _ = try? f.load(e) }
+            }
+            try consume(HuggingFaceImporter.loadSafetensorsFile(path: path))
+        case .gguf:
+            let path = try Scratch.write(bytes, name: "in.gguf")
+            let f = try GGUFFile(path: path)
+            for t in f.tensors {
+                _ = try? f.readBytes(t)
+                if t.type.isFloatingPoint { _ = try? f.readFloat32(t) }
+            }
+            try consume(GGUFImporter.load(f))
+        case .pytorch:
+            let path = try Scratch.write(bytes, name: "in.pt")
+            let ckpt = try PyTorchCheckpoint(path: path)
+            for t in try ckpt.tensors() { _ = try? t.load() }
+            try consume(PyTorchImporter.load(path: path))
+        case .pickle:
+            _ = try RestrictedUnpickler.decode(bytes, file: "fuzz.pkl")
+            _ = try RestrictedUnpickler.decode(bytes, file: "fuzz.pkl", options: .init(dataObjects: true))
+        case .tokenizerJSON:
+            let dir = try Scratch.folder(with: bytes, name: "tokenizer.json")
+            try Self.useTokenizer(TokenizerImport.metadata(folder: dir))
+        case .sentencepiece:
+            _ = try? SentencePieceModel(bytes: bytes, file: "fuzz.model")
+            let dir = try Scratch.folder(with: bytes, name: "tokenizer.model")
+            try Self.useTokenizer(TokenizerImport.metadata(folder: dir))
+        case .series:
+            let f = try SeriesFile.parse(Data(bytes), path: "fuzz.csv")
+            _ = f.summary()
+        case .chatTemplate:
+            Self.chat(bytes)
+        }
+    }
+
+    /// Loads every tensor of an import, as the converter does.
+    func consume(_ model: ImportedModel) throws {
+        for t in model.tensors { _ = try? t.load() }
+    }
+
+    static func tslmInput(_ bytes: [UInt8]) throws {
+        let path = try Scratch.write(bytes, name: "in.tslm")
+        for mmap in [true, false] {
+            guard let file = try? TSLMFile(path: path, mmap: mmap) else { continue }
+            try? file.verify()
+            for e in file.tensors { _ = try? file.tensorData(e) }
+            if mmap {
+                _ = try? Tokenizer(metadata: file.metadata).encode("Hello, world! 123 <|im_end|>")
+                _ = try? LoadedModel(file: file)
+            }
+        }
+    }
+
+    /// The input with its header's index checksum and header checksum recomputed, when the
+    /// header names an index inside the input; nil otherwise.
+    static func fixingChecksums(_ bytes: [UInt8]) -> [UInt8]? {
+        guard bytes.count >= TSLMFormat.headerSize else { return nil }
+        func u64(_ at: Int) -> UInt64 { (0..<8).reduce(0) { $0 | UInt64(bytes[at + $1]) << (8 * $1) } }
+        var out = bytes
+        func put(_ v: UInt64, at: Int) { for i in 0..<8 { out[at + i] = UInt8(truncatingIfNeeded: v >> (8 * i)) } }
+        // The file size the header states is made true, so that the fuzzer needs not guess it.
+        put(UInt64(bytes.count), at: 8)
+        let indexOffset = u64(24), indexSize = u64(32)
+        if indexOffset <= UInt64(bytes.count), indexSize <= UInt64(bytes.count) - indexOffset {
+            let lo = Int(indexOffset), hi = Int(indexOffset + indexSize)
+            put(XXHash64.hash(Array(out[lo..<hi])), at: 48)
+        }
+        put(XXHash64.hash(Array(out[0..<56])), at: 56)
+        return out
+    }
+
+    /// Builds a tokenizer from imported metadata and round-trips a few texts through it.
+    static func useTokenizer(_ metadata: Metadata) throws {
+        let tok = try Tokenizer(metadata: metadata)
+        for text in ["Hello, world! 123", " \u{00e9}t\u{00e9} \u{1F600}\t\n  x", "<|im_start|>user\nhi<|im_end|>", ""] {
+            let ids = tok.encode(text)
+            _ = tok.decode(ids)
+            _ = tok.decode(ids, skipSpecial: true)
+        }
+        _ = tok.decode([0, 1, 2, 3, Int32(tok.vocabularySize - 1)])
+    }
+
+    /// Splits the input at NUL bytes: the Jinja text, then alternating role and content.
+    static func chat(_ bytes: [UInt8]) {
+        let parts = bytes.split(separator: 0, omittingEmptySubsequences: false).map { String(decoding: $0, as: UTF8.self) }
+        let jinja = parts.first ?? ""
+        var messages: [ChatTemplate.Message] = []
+        var i = 1
+        while i + 1 < parts.count {
+            messages.append(.init(role: parts[i], content: parts[i + 1]))
+            i += 2
+        }
+        let system = ChatTemplate.defaultSystemMessage(jinja: jinja)
+        let detected = ChatTemplate.detect(jinja: jinja)
+        for t in ChatTemplate.allCases {
+            _ = t.render(messages, defaultSystem: system, bosToken: "<s>")
+            _ = t.endOfTurn
+        }
+        _ = detected?.render(messages)
+    }
+}
+
+/// A per-process scratch folder for inputs the parsers read by path (in /dev/shm when there).
+enum Scratch {
+    nonisolated(unsafe) static var root: String?
+
+    static func dir() throws -> String {
+        if let r = root { return r }
+        let base = access("/dev/shm", W_OK) == 0 ? "/dev/shm" : NSTemporaryDirectory()
+        let r = "\(base)/tslm-fuzz-\(getpid())"
+        mkdir(r, 0o700)
+        root = r
+        atexit { if let r = Scratch.root { _ = try? FileManager.default.removeItem(atPath: r) } }
+        return r
+    }
+
+    static func write(_ bytes: [UInt8], name: String, in folder: String? = nil) throws -> String {
+        let path = try (folder ?? dir()) + "/" + name
+        let fd = open(path, O_WRONLY | O_CREAT | O_TRUNC, 0o600)
+        guard fd >= 0 else { throw CocoaError(.fileWriteUnknown) }
+        defer { close(fd) }
+        var done = 0
+        try bytes.withUnsafeBytes { raw in
+            while done < raw.count {
+                let n = Glibc.write(fd, raw.baseAddress! + done, raw.count - done)
+                guard n > 0 else { throw CocoaError(.fileWriteUnknown) }
+                done += n
+            }
+        }
+        return path
+    }
+
+    /// A folder holding only `name` with `bytes`.
+    static func folder(with bytes: [UInt8], name: String) throws -> String {
+        let d = try dir() + "/folder"
+        mkdir(d, 0o700)
+        for other in ["tokenizer.json", "tokenizer.model"] where other != name { unlink(d + "/" + other) }
+        _ = try write(bytes, name: name, in: d)
+        return d
+    }
+}
