@@ -20,6 +20,10 @@ let kernelSettings: [SwiftSetting] = portable ? [] : [
 let kernelSettings: [SwiftSetting] = []
 #endif
 
+// The library modules (libtslm.so) use only the standard library and libc, no Foundation: a file
+// may use only what it imports itself.
+let runtimeSettings: [SwiftSetting] = [.enableUpcomingFeature("MemberImportVisibility")]
+
 /// This package's folder (linker flags need absolute paths).
 let packageRoot = URL(fileURLWithPath: #filePath).deletingLastPathComponent().path
 
@@ -42,24 +46,25 @@ let package = Package(
         .systemLibrary(name: "CZstd", path: "Sources/CZstd",
                        providers: [.apt(["libzstd-dev"])]),
         // The .tslm format: dtypes, block quantization, metadata, reader, writer, checksums.
-        .target(name: "TSLMFormat", dependencies: ["CZstd"]),
+        .target(name: "TSLMFormat", dependencies: ["CZstd"], swiftSettings: runtimeSettings),
         // Importers (safetensors, PyTorch zip, GGUF), architecture name maps, the quantizer.
         .target(name: "TSLMConvert", dependencies: ["TSLMFormat"]),
         // Compute kernels: scalar references and SIMD versions, the worker pool.
         // cpuid / XCR0 reading for the kernels' CPU check (no tslm_ symbols: kept local).
         .target(name: "CCPUFeatures"),
-        .target(name: "TSLMKernels", dependencies: ["TSLMFormat", "CCPUFeatures"], swiftSettings: kernelSettings),
+        .target(name: "TSLMKernels", dependencies: ["TSLMFormat", "CCPUFeatures"], swiftSettings: kernelSettings + runtimeSettings),
         // `swift run -c release TSLMKernelsBench [rows] [cols] [tokens]`: kernel GB/s and GFLOP/s.
         .executableTarget(name: "TSLMKernelsBench", dependencies: ["TSLMKernels", "TSLMFormat"],
                           swiftSettings: kernelSettings),
         // Tokenizers: byte-level BPE, SentencePiece BPE, added/special tokens, streaming decode.
-        .target(name: "TSLMTokenizers", dependencies: ["TSLMFormat"]),
+        .target(name: "TSLMTokenizers", dependencies: ["TSLMFormat"], swiftSettings: runtimeSettings),
         // Models (one file per architecture), KV cache, sampling, chat templates, generation.
-        .target(name: "TSLMRuntime", dependencies: ["TSLMFormat", "TSLMKernels", "TSLMTokenizers"]),
+        .target(name: "TSLMRuntime", dependencies: ["TSLMFormat", "TSLMKernels", "TSLMTokenizers"], swiftSettings: runtimeSettings),
         // include/tslm.h as a Clang module, so that Swift implements exactly its declarations.
         .target(name: "CTSLM", path: "include", publicHeadersPath: "."),
         // The C interface (`@c @implementation` of include/tslm.h). Exports only tslm_* symbols.
         .target(name: "TSLMCAPI", dependencies: ["CTSLM", "TSLMRuntime", "TSLMFormat", "TSLMTokenizers"],
+                swiftSettings: runtimeSettings,
                 linkerSettings: [.unsafeFlags(["-Xlinker", "--version-script=\(packageRoot)/include/tslm.map",
                                                "-Xlinker", "-soname=libtslm.so"])]),
         // Series CSV / JSON files (`tslm run --series`, `tslm eval`): a library so that the fuzz

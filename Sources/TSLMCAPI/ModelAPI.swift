@@ -1,6 +1,7 @@
 import CTSLM
 import TSLMFormat
 import TSLMKernels
+import Synchronization
 import TSLMRuntime
 
 #if canImport(Glibc)

@@ -1,4 +1,5 @@
 import CTSLM
+import Synchronization
 import TSLMRuntime
 
 // Sessions: a prompt made of text and series, then generation (tslm.h, "Sessions").

@@ -81,10 +81,12 @@ struct ForecastCmd: ParsableCommand {
     @Option(name: .shortAndLong, help: "Worker threads (default: all cores).")
     var threads: Int = ProcessInfo.processInfo.activeProcessorCount
 
-    /// The request for `history`, with the sampling options.
-    func request(_ history: [[Float]], horizon: Int, levels: [Float]) -> ForecastRequest {
-        ForecastRequest(history: history, horizon: horizon, quantileLevels: levels, samples: samples ?? 0, seed: seed,
-                        greedy: greedy, context: context)
+    /// The request for `history` (with its float64 text values, `precise`), with the sampling options.
+    func request(_ history: [[Float]], precise: [[Double]]? = nil, horizon: Int, levels: [Float]) -> ForecastRequest {
+        var r = ForecastRequest(history: history, horizon: horizon, quantileLevels: levels, samples: samples ?? 0, seed: seed,
+                                greedy: greedy, context: context)
+        r.preciseHistory = precise
+        return r
     }
 
     /// The quantile levels asked for: --quantiles, else 0.1 and 0.9 for sampling forecasters.
@@ -123,16 +125,18 @@ struct ForecastCmd: ParsableCommand {
             let levels = try levels(forecaster)
             let file = try SeriesFile.read(series)
             let (names, history) = try inputs(file, shape: shape)
+            // The file's own float64 values, when its channels are taken as they are.
+            let precise = shape.inputs == nil ? file.values : nil
             let h = horizon ?? shape.horizon ?? 12
             let pool = ThreadPool(threads: threads)
             let outputs = shape.outputs ?? names
             let title = loaded.file.metadata.string(MetadataKeys.name) ?? model
             if eval {
-                try evaluate(loaded, history: history, names: names, outputs: outputs, horizon: h, window: shape.window ?? 1,
-                             title: title, levels: levels, pool: pool)
+                try evaluate(loaded, history: history, precise: precise, names: names, outputs: outputs, horizon: h,
+                             window: shape.window ?? 1, title: title, levels: levels, pool: pool)
                 return
             }
-            let f = try loaded.forecast(request(history, horizon: h, levels: levels), pool: pool)
+            let f = try loaded.forecast(request(history, precise: precise, horizon: h, levels: levels), pool: pool)
             if json {
                 var object: [String: Any] = ["model": model, "family": loaded.family.name, "horizon": h, "channels": outputs,
                                              "point": f.point.map { $0.map(jsonNumber) }]
@@ -175,15 +179,16 @@ struct ForecastCmd: ParsableCommand {
     }
 
     /// Rolling-origin evaluation of the model and the seasonal-naive baseline.
-    func evaluate(_ loaded: LoadedModel, history: [[Float]], names: [String], outputs: [String], horizon: Int, window: Int,
-                  title: String, levels: [Float], pool: ThreadPool) throws {
+    func evaluate(_ loaded: LoadedModel, history: [[Float]], precise: [[Double]]?, names: [String], outputs: [String], horizon: Int,
+                  window: Int, title: String, levels: [Float], pool: ThreadPool) throws {
         let length = history[0].count
         let ranges = try ForecastMetrics.rollingWindows(length: length, window: max(window, season + 1), horizon: horizon, count: windows)
         var scores: [String: [String: [Double]]] = ["model": [:], "seasonal_naive": [:]]
         var lastPanels: [ForecastPlot] = []
         for r in ranges {
             let past = history.map { Array($0[..<r.lowerBound]) }
-            let f = try loaded.forecast(request(past, horizon: horizon, levels: levels), pool: pool)
+            let past64 = precise?.map { Array($0[..<r.lowerBound]) }
+            let f = try loaded.forecast(request(past, precise: past64, horizon: horizon, levels: levels), pool: pool)
             for (o, row) in f.point.enumerated() {
                 guard let i = names.firstIndex(of: outputs[o]) ?? (f.point.count == history.count ? o : nil) else {
                     throw RuntimeError.invalidArgument(name: "--eval", reason: "output '\(outputs[o])' is not one of the series' channels (\(names.joined(separator: ", ")))")

@@ -185,7 +185,7 @@ struct Run: ParsableCommand {
         }
         let sampling = chatTime.sampling(samples: samples ?? 0, greedy: greedy)
         let seed = seed == 0x5EED ? 0 : seed
-        let a = try chatTime.analyze(series: file.channels[0].map(Double.init), question: prompt, sampling: sampling, seed: seed, pool: pool)
+        let a = try chatTime.analyze(series: file.values[0], question: prompt, sampling: sampling, seed: seed, pool: pool)
         var counts: [String: Int] = [:]
         for c in a.choices { counts[c ?? "none", default: 0] += 1 }
         let summary = counts.keys.sorted().map { "\($0) \(counts[$0]!)" }.joined(separator: ", ")

@@ -10,15 +10,23 @@ import TSLMRuntime
 public struct SeriesFile: Sendable {
     public let path: String
     public let names: [String]?
-    /// [channel][sample]
+    /// [channel][sample], as float32 (what the models compute with).
     public let channels: [[Float]]
+    /// [channel][sample] as the file's text spells them (float64): for families that compute in
+    /// float64, as their reference code does (ChatTime's scaler).
+    public let values: [[Double]]
 
     public var length: Int { channels.first?.count ?? 0 }
 
     public init(path: String, names: [String]?, channels: [[Float]]) {
+        self.init(path: path, names: names, values: channels.map { $0.map(Double.init) })
+    }
+
+    public init(path: String, names: [String]?, values: [[Double]]) {
         self.path = path
         self.names = names
-        self.channels = channels
+        self.values = values
+        channels = values.map { $0.map(Float.init) }
     }
 
     /// The largest file read (a recording is a few MB at most).
@@ -50,23 +58,23 @@ public struct SeriesFile: Sendable {
     private static func readJSON(_ data: Data, path: String, bad: (String) -> RuntimeError) throws -> SeriesFile {
         let decoder = JSONDecoder()
         decoder.nonConformingFloatDecodingStrategy = .throw
-        let channels: [[Float]]
-        if let flat = try? decoder.decode([Float].self, from: data) {
+        let channels: [[Double]]
+        if let flat = try? decoder.decode([Double].self, from: data) {
             channels = [flat]
-        } else if let nested = try? decoder.decode([[Float]].self, from: data) {
+        } else if let nested = try? decoder.decode([[Double]].self, from: data) {
             guard Set(nested.map(\.count)).count <= 1 else { throw bad("channels have different lengths \(nested.map(\.count))") }
             channels = nested
         } else {
             throw bad("is neither a JSON array of numbers nor an array of arrays of numbers")
         }
         try checkFinite(channels, bad: bad)
-        return SeriesFile(path: path, names: nil, channels: channels)
+        return SeriesFile(path: path, names: nil, values: channels)
     }
 
     /// Names the first non-finite value (JSON cannot hold one, but a CSV "nan" or "1e99" can).
-    private static func checkFinite(_ channels: [[Float]], bad: (String) -> RuntimeError) throws {
+    private static func checkFinite(_ channels: [[Double]], bad: (String) -> RuntimeError) throws {
         for (c, ch) in channels.enumerated() {
-            if let t = ch.firstIndex(where: { !$0.isFinite }) {
+            if let t = ch.firstIndex(where: { !Float($0).isFinite }) {
                 throw bad("channel \(c), sample \(t): \(ch[t]) is not finite")
             }
         }
@@ -74,14 +82,14 @@ public struct SeriesFile: Sendable {
 
     private static func readCSV(_ text: String, path: String, bad: (String) -> RuntimeError) throws -> SeriesFile {
         var names: [String]?
-        var columns: [[Float]] = []
+        var columns: [[Double]] = []
         var lineNumber = 0
         for raw in text.split(omittingEmptySubsequences: false, whereSeparator: { $0 == "\n" || $0 == "\r\n" }) {
             lineNumber += 1
             let line = raw.trimmingCharacters(in: .whitespaces)
             if line.isEmpty || line.hasPrefix("#") { continue }
             let fields = line.split(separator: ",", omittingEmptySubsequences: false).map { $0.trimmingCharacters(in: .whitespaces) }
-            let values = fields.map { Float($0) }
+            let values = fields.map { Double($0) }
             if columns.isEmpty && names == nil && values.contains(where: { $0 == nil }) {
                 names = fields.map { $0.trimmingCharacters(in: CharacterSet(charactersIn: "\"")) }
                 continue
@@ -92,11 +100,11 @@ public struct SeriesFile: Sendable {
             }
             for (c, v) in values.enumerated() {
                 guard let v else { throw bad("line \(lineNumber), column \(c + 1): '\(fields[c].prefix(32))' is not a number") }
-                guard v.isFinite else { throw bad("line \(lineNumber), column \(c + 1): '\(fields[c].prefix(32))' is not finite") }
+                guard Float(v).isFinite else { throw bad("line \(lineNumber), column \(c + 1): '\(fields[c].prefix(32))' is not finite") }
                 columns[c].append(v)
             }
         }
-        return SeriesFile(path: path, names: names, channels: columns)
+        return SeriesFile(path: path, names: names, values: columns)
     }
 
     /// Raw mean and unbiased std of each channel, for the summary.

@@ -185,6 +185,14 @@ final class ChatTimeTests: XCTestCase {
         let greedy = ct.sampling(samples: 0, greedy: true)
         let path = try ct.generate(prompt: ids, newTokens: g.greedy_ids_forecast_prompt.count, maskEOS: true, sampling: greedy, seed: 0, pool: nil)
         XCTAssertEqual(path, [g.greedy_ids_forecast_prompt])
+        // Through LoadedModel.forecast: the float64 history (a CSV's text) is what ChatTime reads.
+        let (loaded, _) = try model()
+        let c1 = g.cases[1]
+        var request = ForecastRequest(history: [c1.history.map { Float($0 ?? .nan) }], horizon: c1.horizon, greedy: true)
+        request.preciseHistory = [c1.history.map { $0 ?? .nan }]
+        XCTAssertEqual(try loaded.forecast(request).point[0], c1.forecast.map { Float($0 ?? .nan) }, c1.name)
+        request.preciseHistory = [[1, 2]]
+        XCTAssertThrowsError(try loaded.forecast(request), "a precise history of another shape")
         for pool in [nil, ThreadPool(threads: 2)] {
             for c in g.cases {
                 let f = try ct.forecast(history: c.history.map { $0 ?? .nan }, horizon: c.horizon, context: c.context,

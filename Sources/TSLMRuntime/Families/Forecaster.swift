@@ -53,6 +53,10 @@ public struct ForecastRequest: Sendable {
     public var greedy: Bool
     /// Text context knowledge for forecasters that read it (ChatTime); nil = none.
     public var context: String?
+    /// The history at float64 precision, when the caller has it (a CSV's text, a float64 array):
+    /// families that compute in float64 as their reference code does (ChatTime's scaler) read it
+    /// instead of `history`. Same shape as `history`.
+    public var preciseHistory: [[Double]]?
 
     public init(history: [[Float]], horizon: Int, quantileLevels: [Float] = [], samples: Int = 0, seed: UInt64 = 0,
                 greedy: Bool = false, context: String? = nil) {
@@ -81,6 +85,9 @@ public struct ForecastRequest: Sendable {
             }
             if allowMissing, !channel.contains(where: { !$0.isNaN }) {
                 throw RuntimeError.invalidArgument(name: "history", reason: "all values of channel \(c) are missing (NaN)")
+            }
+            if let precise = preciseHistory, c >= precise.count || precise[c].count != length {
+                throw RuntimeError.invalidArgument(name: "precise history", reason: "channel \(c) does not have the history's \(length) values")
             }
         }
         guard horizon > 0, horizon <= 1 << 20 else {

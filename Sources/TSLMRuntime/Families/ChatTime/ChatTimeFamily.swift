@@ -77,7 +77,7 @@ public final class ChatTimeFamily: PromptFamily, Forecaster, @unchecked Sendable
     public func forecast(_ request: ForecastRequest, pool: ThreadPool?) throws -> Forecast {
         var result = Forecast(point: [], quantiles: [])
         for (c, channel) in request.history.enumerated() {
-            let f = try forecast(history: channel.map(Double.init), horizon: request.horizon, context: request.context,
+            let f = try forecast(history: request.preciseHistory?[c] ?? channel.map(Double.init), horizon: request.horizon, context: request.context,
                                  quantileLevels: request.quantileLevels.map(Double.init), sampling: sampling(request),
                                  seed: request.seed &+ UInt64(c) &* 0xD1B5_4A32_D192_ED03, pool: pool)
             result.point.append(f.point.map(Float.init))
