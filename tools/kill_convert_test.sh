@@ -66,8 +66,8 @@ for name, cmd in jobs.items():
         h = sha(out) if os.path.exists(out) else None
         if h == old:
             pass
-        elif h == new and rc == 0:
-            pass
+        elif h == new:
+            pass  # finished, or killed after the rename put the complete file in place
         else:
             failures.append(f"{name} point {i} (delay {delay:.3f} s, rc {rc}): output is "
                             + ("missing" if h is None else "neither the old file nor the complete new one"))
