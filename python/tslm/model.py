@@ -147,7 +147,31 @@ class Forecast:
 # Model
 # ---------------------------------------------------------------------------------------------
 
-class Model:
+class _Handle:
+    """What Model and Session share: `free` is `close`, a context manager that checks the
+    handle on entry and closes on exit, and a close when garbage-collected."""
+
+    def close(self) -> None:  # pragma: no cover - overridden
+        raise NotImplementedError
+
+    def free(self) -> None:
+        self.close()
+
+    def __enter__(self):
+        self._h()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+    def __del__(self):
+        try:
+            self.close()
+        except Exception:
+            pass
+
+
+class Model(_Handle):
     """A loaded .tslm model (tslm_model_load), mapped from its file (zero-copy) by default.
 
     Use it as a context manager, or call :meth:`close`; sessions still open on the model are
@@ -197,20 +221,6 @@ class Model:
         handle, self._handle = self._handle, None
         check(lib().tslm_model_free(handle))
 
-    free = close
-
-    def __enter__(self) -> "Model":
-        self._h()
-        return self
-
-    def __exit__(self, *exc) -> None:
-        self.close()
-
-    def __del__(self):
-        try:
-            self.close()
-        except Exception:
-            pass
 
     def __repr__(self) -> str:
         if self._handle is None:
@@ -398,7 +408,7 @@ class Model:
 # Session
 # ---------------------------------------------------------------------------------------------
 
-class Session:
+class Session(_Handle):
     """A prompt made of text and series, then generation (tslm_session_*); holds a KV cache.
 
     Use it as a context manager or call :meth:`close`. A session is used by one thread at a time
@@ -438,20 +448,6 @@ class Session:
             handle, self._handle = self._handle, None
             check(lib().tslm_session_free(handle))
 
-    free = close
-
-    def __enter__(self) -> "Session":
-        self._h()
-        return self
-
-    def __exit__(self, *exc) -> None:
-        self.close()
-
-    def __del__(self):
-        try:
-            self.close()
-        except Exception:
-            pass
 
     def __repr__(self) -> str:
         return "<tslm.Session closed>" if self.closed else f"<tslm.Session position={self.position}>"
