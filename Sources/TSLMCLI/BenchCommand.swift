@@ -12,13 +12,26 @@ struct Bench: ParsableCommand {
         median tokens/s of each. Token ids are fixed pseudo-random ids (speed does not depend on \
         them). Peak RSS of the process is printed too.
 
-        Example:
+        With --kernels (no model), the matrix kernels alone run on random weights of the \
+        SmolLM2-135M and Llama-3.2-1B shapes at f16, q8_0 and q4_0: decode (one vector) in GB/s \
+        of weights streamed, prefill (-p tokens, default 128) in GFLOP/s for the GEMM path and \
+        the row-dot path; best of -r runs.
+
+        Examples:
           tslm bench -m smollm2-q4_0.tslm -p 128 -n 64 -t 2
+          tslm bench --kernels -t 1 -r 9
+          tslm bench --kernels --shape smollm2 -t 2
         """
     )
 
     @Option(name: .shortAndLong, help: "A .tslm model file.")
-    var model: String
+    var model: String?
+
+    @Flag(name: .long, help: "Benchmark the matrix kernels alone (no model).")
+    var kernels = false
+
+    @Option(name: .long, help: "With --kernels: only shapes whose name contains this (e.g. smollm2, 1b, down).")
+    var shape: String?
 
     @Option(name: .short, help: "Prompt tokens.")
     var p: Int = 128
@@ -37,6 +50,12 @@ struct Bench: ParsableCommand {
 
     func run() throws {
         guard p >= 1, n >= 0, r >= 1, threads >= 1 else { throw ValidationError("-p ≥ 1, -n ≥ 0, -r ≥ 1, -t ≥ 1") }
+        if kernels {
+            try runReportingErrors { try LoadedModel.checkCPU() }
+            KernelBench.run(threads: threads, repetitions: r, tokens: p, only: shape)
+            return
+        }
+        guard let model else { throw ValidationError("--model is required (or --kernels)") }
         try runReportingErrors {
             try LoadedModel.checkCPU()
             let file = try TSLMFile(path: model)

@@ -9,8 +9,19 @@ extension Kernels {
     /// Weight bytes below which a matrix product runs on the calling thread only (waking the
     /// pool costs about a microsecond; 64 KiB of weights take about 4 µs on one core).
     static let parallelThresholdBytes = 64 * 1024
-    /// Tokens per tile in `matmul`: each weight row is read once per tile.
+    /// Tokens per tile in `matmul`'s row-dot path: each weight row is read once per tile.
     static let matmulTile = 16
+    /// From this many tokens on, `matmul` runs the register-tiled float GEMM (`Gemm`): weights
+    /// converted to f32 once per panel, f32 activations. Below it (decode, short chunks) the row
+    /// dots run on the stored dtype with quantized activations.
+    public static let gemmMinTokens = 4
+
+    /// Whether `matmul` may use the GEMM path (`TSLM_PREFILL=rowdot` in the environment turns
+    /// it off, to measure the difference).
+    nonisolated(unsafe) public static var prefillGemm: Bool = {
+        guard let v = getenv("TSLM_PREFILL") else { return true }
+        return String(cString: v) != "rowdot"
+    }()
 
     /// Whether q8_0 matrix products quantize activations to 16 bits (the default: within 0.3%
     /// of f16's perplexity) or to 8 bits, as q4_0/q4_1 do (`TSLM_Q8_ACTIVATIONS=8` in the
@@ -31,9 +42,10 @@ extension Kernels {
     }
 
     /// Y[i, r] = Σ_c W[r,c]·X[i,c] for i in 0..<n (X is [n, cols], Y is [n, rows], both
-    /// row-major). Inputs are processed in tiles of `matmulTile` tokens, so each weight row is
-    /// read once per tile, not once per token; quantized weights use the same activation
-    /// quantization as `matvec`. `y` must not alias `x`.
+    /// row-major). From `gemmMinTokens` tokens on this is `Gemm` (every dtype through f32
+    /// panels: as exact as the f32 reference up to summation order). Fewer tokens are
+    /// processed in tiles of `matmulTile` tokens, so each weight row is read once per tile,
+    /// with the same activation quantization as `matvec`. `y` must not alias `x`.
     public static func matmul(_ w: WeightMatrix, _ x: UnsafePointer<Float>, n: Int, _ y: UnsafeMutablePointer<Float>, pool: ThreadPool?) {
         guard w.rows > 0, n > 0 else { return }
         if let stats = activationStatistics { stats.add(w, x, n: n) }
@@ -41,107 +53,137 @@ extension Kernels {
             y.update(repeating: 0, count: w.rows * n)
             return
         }
-        let grain = max(1, parallelThresholdBytes / max(1, w.rowBytes * min(n, matmulTile)))
-        let rows = w.rows, cols = w.cols
-        func forRows(_ body: (Range<Int>) -> Void) {
-            if let pool { pool.parallelFor(rows, grain: grain, body) } else { body(0..<rows) }
+        if n >= gemmMinTokens && prefillGemm {
+            Gemm.multiply(w, x, n: n, y, pool: pool)
+            return
         }
-        switch w.dtype {
+        rowDots([w], x, n: n, [y], pool: pool)
+    }
+
+    /// Y_g[i, r] = Σ_c W_g[r,c]·X[i,c] for matrices W_g that read the same input (q, k and v;
+    /// gate and up): as `matmul` on each, but for short inputs on the row-dot path the
+    /// activations are quantized once and all rows are shared among the threads as one job.
+    /// `ys[g]` must not alias `x` nor each other.
+    public static func matmul(group ws: [WeightMatrix], _ x: UnsafePointer<Float>, n: Int,
+                              _ ys: [UnsafeMutablePointer<Float>], pool: ThreadPool?) {
+        guard let first = ws.first, n > 0 else { return }
+        let uniform = ws.allSatisfy { $0.dtype == first.dtype && $0.cols == first.cols }
+        if !uniform || ws.count != ys.count || first.cols == 0 || (n >= gemmMinTokens && prefillGemm) {
+            for (w, y) in Swift.zip(ws, ys) { matmul(w, x, n: n, y, pool: pool) }
+            return
+        }
+        if let stats = activationStatistics { for w in ws { stats.add(w, x, n: n) } }
+        rowDots(ws, x, n: n, ys, pool: pool)
+    }
+
+    /// The row-dot path of `matmul` for matrices of one dtype and width: activations quantized
+    /// once (for the block types), then the rows of all matrices, as one range, split among the
+    /// threads.
+    static func rowDots(_ ws: [WeightMatrix], _ x: UnsafePointer<Float>, n: Int, _ ys: [UnsafeMutablePointer<Float>], pool: ThreadPool?) {
+        let w0 = ws[0]
+        let total = ws.reduce(0) { $0 + $1.rows }
+        guard total > 0 else { return }
+        let cols = w0.cols
+        var narrow: QuantizedActivations?
+        var wide: WideQuantizedActivations?
+        switch w0.dtype {
         case .q8_0 where q8_0WideActivations:
             // 16-bit activations: 8-bit ones would cost q8_0 most of its accuracy (see
             // `WideQuantizedActivations`).
-            let blocks = w.blocksPerRow
-            let act = WideQuantizedActivations(tokens: n, blocks: blocks)
-            defer { act.deallocate() }
-            if n >= 4, let pool {
-                pool.parallelFor(n, grain: 2) { range in
-                    for i in range { act.quantize(token: i, x + i * cols) }
-                }
-            } else {
-                for i in 0..<n { act.quantize(token: i, x + i * cols) }
-            }
-            forRows { range in
-                var t0 = 0
-                while t0 < n {
-                    let t1 = min(n, t0 + matmulTile)
-                    var r = range.lowerBound
-                    #if arch(x86_64) && TSLM_X86_AVX2
-                    while r + 2 <= range.upperBound {
-                        let row0 = w.row(r), row1 = w.row(r + 1)
-                        for i in t0..<t1 {
-                            let v = RowDot.q8PairWide(row0, row1, act.quants(token: i), act.scales(token: i), blocks: blocks)
-                            y[i * rows + r] = v.0
-                            y[i * rows + r + 1] = v.1
-                        }
-                        r += 2
-                    }
-                    #endif
-                    for r in r..<range.upperBound {
-                        let row = w.row(r)
-                        for i in t0..<t1 {
-                            y[i * rows + r] = RowDot.q8_0Wide(row, act.quants(token: i), act.scales(token: i), blocks: blocks)
-                        }
-                    }
-                    t0 = t1
-                }
-            }
+            wide = WideQuantizedActivations(tokens: n, blocks: w0.blocksPerRow)
         case .q8_0, .q4_0, .q4_1:
-            let blocks = w.blocksPerRow
-            let act = QuantizedActivations(tokens: n, blocks: blocks)
-            defer { act.deallocate() }
-            if n >= 4, let pool {
-                pool.parallelFor(n, grain: 2) { range in
-                    for i in range { act.quantize(token: i, x + i * cols) }
+            narrow = QuantizedActivations(tokens: n, blocks: w0.blocksPerRow)
+        default:
+            break
+        }
+        defer { narrow?.deallocate(); wide?.deallocate() }
+        if narrow != nil || wide != nil {
+            let quantize: (Range<Int>) -> Void = { range in
+                for i in range {
+                    if let wide { wide.quantize(token: i, x + i * cols) } else { narrow?.quantize(token: i, x + i * cols) }
+                }
+            }
+            if n >= 4, let pool { pool.parallelFor(n, grain: 2, quantize) } else { quantize(0..<n) }
+        }
+        let body: (Range<Int>) -> Void = { range in
+            var offset = 0
+            for (g, w) in ws.enumerated() {
+                let lo = max(range.lowerBound, offset), hi = min(range.upperBound, offset + w.rows)
+                if lo < hi { rowDots(w, rows: (lo - offset)..<(hi - offset), x, n: n, ys[g], narrow: narrow, wide: wide) }
+                offset += w.rows
+            }
+        }
+        let grain = max(1, parallelThresholdBytes / max(1, w0.rowBytes * min(n, matmulTile)))
+        if let pool { pool.parallelFor(total, grain: grain, body) } else { body(0..<total) }
+    }
+
+    /// Rows `rows` of one matrix on the calling thread, in tiles of `matmulTile` tokens (each
+    /// weight row is read once per tile). Block types read the activations quantized in `wide`
+    /// (q8_0 with 16-bit activations) or `narrow`.
+    @inline(__always)
+    static func rowDots(_ w: WeightMatrix, rows range: Range<Int>, _ x: UnsafePointer<Float>, n: Int, _ y: UnsafeMutablePointer<Float>,
+                        narrow: QuantizedActivations?, wide: WideQuantizedActivations?) {
+        let rows = w.rows, cols = w.cols, blocks = w.blocksPerRow
+        var t0 = 0
+        while t0 < n {
+            let t1 = min(n, t0 + matmulTile)
+            if let act = wide {
+                var r = range.lowerBound
+                #if arch(x86_64) && TSLM_X86_AVX2
+                while r + 2 <= range.upperBound {
+                    let row0 = w.row(r), row1 = w.row(r + 1)
+                    for i in t0..<t1 {
+                        let v = RowDot.q8PairWide(row0, row1, act.quants(token: i), act.scales(token: i), blocks: blocks)
+                        y[i * rows + r] = v.0
+                        y[i * rows + r + 1] = v.1
+                    }
+                    r += 2
+                }
+                #endif
+                for r in r..<range.upperBound {
+                    let row = w.row(r)
+                    for i in t0..<t1 {
+                        y[i * rows + r] = RowDot.q8_0Wide(row, act.quants(token: i), act.scales(token: i), blocks: blocks)
+                    }
+                }
+            } else if let act = narrow {
+                let dtype = w.dtype
+                var r = range.lowerBound
+                #if arch(x86_64) && TSLM_X86_AVX2
+                // Pairs of rows share each activation block load.
+                while r + 2 <= range.upperBound {
+                    let row0 = w.row(r), row1 = w.row(r + 1)
+                    for i in t0..<t1 {
+                        let xq = act.quants(token: i), xd = act.scales(token: i), xs = act.sums(token: i)
+                        let v: (Float, Float)
+                        switch dtype {
+                        case .q8_0: v = RowDot.q8Pair(row0, row1, xq, xd, blocks: blocks)
+                        case .q4_0: v = RowDot.q4Pair(row0, row1, blockBytes: BlockQ4_0.byteCount, xq, xd, xs, blocks: blocks)
+                        default: v = RowDot.q4Pair(row0, row1, blockBytes: BlockQ4_1.byteCount, xq, xd, xs, blocks: blocks)
+                        }
+                        y[i * rows + r] = v.0
+                        y[i * rows + r + 1] = v.1
+                    }
+                    r += 2
+                }
+                #endif
+                for r in r..<range.upperBound {
+                    let row = w.row(r)
+                    for i in t0..<t1 {
+                        let xq = act.quants(token: i), xd = act.scales(token: i), xs = act.sums(token: i)
+                        let v: Float
+                        switch dtype {
+                        case .q8_0: v = RowDot.q8_0(row, xq, xd, blocks: blocks)
+                        case .q4_0: v = RowDot.q4_0(row, xq, xd, xs, blocks: blocks)
+                        default: v = RowDot.q4_1(row, xq, xd, xs, blocks: blocks)
+                        }
+                        y[i * rows + r] = v
+                    }
                 }
             } else {
-                for i in 0..<n { act.quantize(token: i, x + i * cols) }
-            }
-            let dtype = w.dtype
-            forRows { range in
-                var t0 = 0
-                while t0 < n {
-                    let t1 = min(n, t0 + matmulTile)
-                    var r = range.lowerBound
-                    #if arch(x86_64) && TSLM_X86_AVX2
-                    // Pairs of rows share each activation block load.
-                    while r + 2 <= range.upperBound {
-                        let row0 = w.row(r), row1 = w.row(r + 1)
-                        for i in t0..<t1 {
-                            let xq = act.quants(token: i), xd = act.scales(token: i), xs = act.sums(token: i)
-                            let v: (Float, Float)
-                            switch dtype {
-                            case .q8_0: v = RowDot.q8Pair(row0, row1, xq, xd, blocks: blocks)
-                            case .q4_0: v = RowDot.q4Pair(row0, row1, blockBytes: BlockQ4_0.byteCount, xq, xd, xs, blocks: blocks)
-                            default: v = RowDot.q4Pair(row0, row1, blockBytes: BlockQ4_1.byteCount, xq, xd, xs, blocks: blocks)
-                            }
-                            y[i * rows + r] = v.0
-                            y[i * rows + r + 1] = v.1
-                        }
-                        r += 2
-                    }
-                    #endif
-                    for r in r..<range.upperBound {
-                        let row = w.row(r)
-                        for i in t0..<t1 {
-                            let xq = act.quants(token: i), xd = act.scales(token: i), xs = act.sums(token: i)
-                            let v: Float
-                            switch dtype {
-                            case .q8_0: v = RowDot.q8_0(row, xq, xd, blocks: blocks)
-                            case .q4_0: v = RowDot.q4_0(row, xq, xd, xs, blocks: blocks)
-                            default: v = RowDot.q4_1(row, xq, xd, xs, blocks: blocks)
-                            }
-                            y[i * rows + r] = v
-                        }
-                    }
-                    t0 = t1
-                }
-            }
-        case .f32, .f16, .bf16:
-            let dtype = w.dtype
-            forRows { range in
-                var t0 = 0
-                while t0 < n {
-                    let t1 = min(n, t0 + matmulTile)
+                switch w.dtype {
+                case .f32, .f16, .bf16:
+                    let dtype = w.dtype
                     for r in range {
                         let row = w.row(r)
                         for i in t0..<t1 {
@@ -155,24 +197,17 @@ extension Kernels {
                             y[i * rows + r] = v
                         }
                     }
-                    t0 = t1
-                }
-            }
-        default:
-            // Any other dtype: dequantize each row once per tile into scratch, then f32 dots.
-            forRows { range in
-                let scratch = UnsafeMutablePointer<Float>.allocate(capacity: cols)
-                defer { scratch.deallocate() }
-                var t0 = 0
-                while t0 < n {
-                    let t1 = min(n, t0 + matmulTile)
+                default:
+                    // Any other dtype: dequantize each row once per tile into scratch, then f32 dots.
+                    let scratch = UnsafeMutablePointer<Float>.allocate(capacity: cols)
+                    defer { scratch.deallocate() }
                     for r in range {
                         dequantizeRow(w, row: r, into: scratch)
                         for i in t0..<t1 { y[i * rows + r] = dot(scratch, x + i * cols, count: cols) }
                     }
-                    t0 = t1
                 }
             }
+            t0 = t1
         }
     }
 

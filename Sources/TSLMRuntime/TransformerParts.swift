@@ -36,6 +36,19 @@ func linear(_ w: WeightMatrix, _ x: UnsafePointer<Float>, n: Int, _ y: UnsafeMut
     }
 }
 
+/// y_g [n, rows_g] = x [n, cols] · W_gᵀ (+ bias_g) for matrices that read the same input
+/// (q, k, v; gate, up): one parallel job for all of them when decoding.
+@inline(__always)
+func linear(group: [(WeightMatrix, UnsafeMutablePointer<Float>, UnsafePointer<Float>?)], _ x: UnsafePointer<Float>, n: Int,
+            pool: ThreadPool?) {
+    Kernels.matmul(group: group.map(\.0), x, n: n, group.map(\.1), pool: pool)
+    for (w, y, bias) in group {
+        if let bias {
+            for i in 0..<n { Kernels.add(y + i * w.rows, bias, count: w.rows) }
+        }
+    }
+}
+
 /// Rotary position embedding in Hugging Face's rotate-half layout: dimension i pairs with
 /// i + headDim/2. Inverse frequencies are computed once (with "llama3" scaling if configured).
 struct Rope {

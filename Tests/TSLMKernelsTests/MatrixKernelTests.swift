@@ -112,13 +112,17 @@ final class MatrixKernelTests: XCTestCase {
     }
 
     func testMatmulMatchesReferences() {
+        // Below `Kernels.gemmMinTokens` tokens matmul runs the row dots on quantized
+        // activations, exactly as matvec; from there on the f32 GEMM, as exact as the f32
+        // reference up to summation order.
         var rng = SplitMix64(seed: 4)
         for dtype in Self.matrixDTypes + [.i8] {
-            for (rows, cols, n) in [(3, 64, 1), (17, 96, 5), (5, 2048, 17), (33, 32, 33)] {
+            for (rows, cols, n) in [(3, 64, 1), (17, 96, 3), (17, 96, 5), (5, 2048, 17), (33, 32, 33)] {
                 let m = TestMatrix(random: &rng, dtype: dtype, rows: rows, cols: cols)
                 let x = rng.floats(n * cols)
+                let gemm = n >= Kernels.gemmMinTokens
                 var want = [Float](repeating: 0, count: n * rows)
-                if dtype.isQuantized {
+                if dtype.isQuantized && !gemm {
                     Reference.matmulQuantizedActivations(m.matrix, x, n: n, &want)
                 } else {
                     Reference.matmul(m.matrix, x, n: n, &want)
@@ -128,15 +132,59 @@ final class MatrixKernelTests: XCTestCase {
                 for pool in Self.pools {
                     var y = [Float](repeating: .nan, count: n * rows)
                     Kernels.matmul(m.matrix, x, n: n, &y, pool: pool)
-                    let tol = dtype.isQuantized ? Tolerance.sameQuantization : Tolerance.floatDot
+                    let tol = dtype.isQuantized && !gemm ? Tolerance.sameQuantization : Tolerance.floatDot
                     assertClose(y, want, scale: mag, tolerance: tol, "matmul \(dtype) \(rows)x\(cols) n=\(n) \(pool.threads)t")
-                    // Each output row of matmul equals matvec on that input.
-                    var single = [Float](repeating: 0, count: rows)
-                    Kernels.matvec(m.matrix, Array(x[((n - 1) * cols)...]), &single, pool: pool)
-                    XCTAssertEqual(Array(y[((n - 1) * rows)...]), single, "matmul last row vs matvec \(dtype)")
+                    if !gemm {
+                        // Each output row of the row-dot path equals matvec on that input.
+                        var single = [Float](repeating: 0, count: rows)
+                        Kernels.matvec(m.matrix, Array(x[((n - 1) * cols)...]), &single, pool: pool)
+                        XCTAssertEqual(Array(y[((n - 1) * rows)...]), single, "matmul last row vs matvec \(dtype)")
+                    }
                 }
             }
         }
+    }
+
+    func testGemmEdgesMatchReference() {
+        // Rows that fill no whole quad or panel, token counts that fill no whole triple,
+        // float widths that are no multiple of 8, several column panels of unequal width,
+        // unaligned weights, and both ways of splitting work (rows; tokens when rows are few).
+        var rng = SplitMix64(seed: 41)
+        let cases: [(DType, Int, Int, Int)] = [
+            (.f32, 1, 13, 4), (.f32, 7, 29, 10), (.f16, 5, 3, 7), (.bf16, 18, 41, 5), (.f16, 6, 1544, 8),
+            (.q8_0, 19, 1600, 7), (.q4_0, 2, 2304, 37), (.q4_1, 35, 800, 4), (.q8_0, 8, 64, 200),
+            (.q4_0, 300, 96, 6), (.f16, 130, 776, 9),
+        ]
+        for (dtype, rows, cols, n) in cases {
+            let m = TestMatrix(random: &rng, dtype: dtype, rows: rows, cols: cols, offset: Int(rng.next() % 3))
+            let x = rng.floats(n * cols, scale: 2)
+            var want = [Float](repeating: 0, count: n * rows)
+            Reference.matmul(m.matrix, x, n: n, &want)
+            var mag = [Float]()
+            for i in 0..<n { mag += magnitudes(m, Array(x[(i * cols)..<((i + 1) * cols)])) }
+            for pool in Self.pools {
+                var y = [Float](repeating: .nan, count: n * rows)
+                Kernels.matmul(m.matrix, x, n: n, &y, pool: pool)
+                assertClose(y, want, scale: mag, tolerance: Tolerance.floatDot, "gemm \(dtype) \(rows)x\(cols) n=\(n) \(pool.threads)t")
+            }
+        }
+    }
+
+    func testGemmCanBeTurnedOff() {
+        // TSLM_PREFILL=rowdot: the row-dot path for every token count (as before the GEMM).
+        var rng = SplitMix64(seed: 43)
+        let m = TestMatrix(random: &rng, dtype: .q4_0, rows: 9, cols: 256)
+        let x = rng.floats(6 * 256)
+        var gemm = [Float](repeating: 0, count: 6 * 9), rowdot = gemm, want = gemm
+        Kernels.matmul(m.matrix, x, n: 6, &gemm, pool: nil)
+        Kernels.prefillGemm = false
+        defer { Kernels.prefillGemm = true }
+        Kernels.matmul(m.matrix, x, n: 6, &rowdot, pool: nil)
+        Reference.matmulQuantizedActivations(m.matrix, x, n: 6, &want)
+        XCTAssertNotEqual(gemm, rowdot)
+        var mag = [Float]()
+        for i in 0..<6 { mag += magnitudes(m, Array(x[(i * 256)..<((i + 1) * 256)])) }
+        assertClose(rowdot, want, scale: mag, tolerance: Tolerance.sameQuantization, "row-dot q4_0")
     }
 
     func testDequantizeRowMatchesReference() {

@@ -152,7 +152,9 @@ final class ModelFamilyTests: XCTestCase {
         }
         let hidden = try run(.hiddenStates), logits = try run(.allLogits), last = try run(.lastLogits)
         XCTAssertEqual(hidden.count, ids.count * c.hidden)
-        XCTAssertEqual(Array(logits.suffix(c.vocabularySize)), last)
+        // The last position's logits: computed by the GEMM for all positions and by the row
+        // dots for the last one alone, so equal up to summation order.
+        for (a, b) in zip(logits.suffix(c.vocabularySize), last) { XCTAssertEqual(a, b, accuracy: 1e-5 * max(1, abs(b))) }
         let embedding = FloatBuffer(c.vocabularySize * c.hidden)
         try model.embed((0..<Int32(c.vocabularySize)).map { $0 }, into: embedding.pointer)
         var worst: Float = 0

@@ -83,9 +83,7 @@ public final class Gemma3Model: TextModel, @unchecked Sendable {
             let sliding = c.slidingLayers[l]
             let rope = sliding ? localRope : globalRope
             for i in 0..<n { Kernels.rmsNorm(x + i * h, weight: b.attnNorm, count: h, eps: eps, addOne: true, out: xb.pointer + i * h) }
-            linear(b.q, xb.pointer, n: n, q.pointer, pool: pool)
-            linear(b.k, xb.pointer, n: n, k.pointer, pool: pool)
-            linear(b.v, xb.pointer, n: n, v.pointer, pool: pool)
+            linear(group: [(b.q, q.pointer, nil), (b.k, k.pointer, nil), (b.v, v.pointer, nil)], xb.pointer, n: n, pool: pool)
             for i in 0..<n {
                 for head in 0..<c.heads {
                     let p = q.pointer + i * qDim + head * hd
@@ -106,8 +104,7 @@ public final class Gemma3Model: TextModel, @unchecked Sendable {
             for i in 0..<n { Kernels.rmsNorm(xb.pointer + i * h, weight: b.postAttnNorm, count: h, eps: eps, addOne: true, out: xb.pointer + i * h) }
             Kernels.add(x, xb.pointer, count: n * h)
             for i in 0..<n { Kernels.rmsNorm(x + i * h, weight: b.ffnNorm, count: h, eps: eps, addOne: true, out: xb.pointer + i * h) }
-            linear(b.gate, xb.pointer, n: n, gate.pointer, pool: pool)
-            linear(b.up, xb.pointer, n: n, up.pointer, pool: pool)
+            linear(group: [(b.gate, gate.pointer, nil), (b.up, up.pointer, nil)], xb.pointer, n: n, pool: pool)
             Kernels.geluTanh(gate.pointer, count: n * c.feedForward)
             Kernels.mul(gate.pointer, up.pointer, count: n * c.feedForward)
             linear(b.down, gate.pointer, n: n, xb.pointer, pool: pool)

@@ -73,9 +73,7 @@ public final class LlamaModel: TextModel, @unchecked Sendable {
         for (l, b) in blocks.enumerated() {
             if let hook { try hook.beforeLayer(l, x: x, count: n, start: start, pool: pool) }
             for i in 0..<n { Kernels.rmsNorm(x + i * h, weight: b.attnNorm, count: h, eps: c.normEpsilon, addOne: false, out: xb.pointer + i * h) }
-            linear(b.q, xb.pointer, n: n, q.pointer, bias: b.qBias, pool: pool)
-            linear(b.k, xb.pointer, n: n, k.pointer, bias: b.kBias, pool: pool)
-            linear(b.v, xb.pointer, n: n, v.pointer, bias: b.vBias, pool: pool)
+            linear(group: [(b.q, q.pointer, b.qBias), (b.k, k.pointer, b.kBias), (b.v, v.pointer, b.vBias)], xb.pointer, n: n, pool: pool)
             for i in 0..<n {
                 rope.apply(q.pointer + i * qDim, heads: c.heads, position: start + i)
                 rope.apply(k.pointer + i * kvDim, heads: c.kvHeads, position: start + i)
@@ -86,8 +84,7 @@ public final class LlamaModel: TextModel, @unchecked Sendable {
             linear(b.o, att.pointer, n: n, xb.pointer, bias: b.oBias, pool: pool)
             Kernels.add(x, xb.pointer, count: n * h)
             for i in 0..<n { Kernels.rmsNorm(x + i * h, weight: b.ffnNorm, count: h, eps: c.normEpsilon, addOne: false, out: xb.pointer + i * h) }
-            linear(b.gate, xb.pointer, n: n, gate.pointer, pool: pool)
-            linear(b.up, xb.pointer, n: n, up.pointer, pool: pool)
+            linear(group: [(b.gate, gate.pointer, nil), (b.up, up.pointer, nil)], xb.pointer, n: n, pool: pool)
             Kernels.silu(gate.pointer, count: n * c.feedForward)
             Kernels.mul(gate.pointer, up.pointer, count: n * c.feedForward)
             linear(b.down, gate.pointer, n: n, xb.pointer, pool: pool)
