@@ -202,7 +202,7 @@ public enum Kernels {
     }
 
     /// x[i] *= s.
-    static func scale(_ x: UnsafeMutablePointer<Float>, by s: Float, count: Int) {
+    public static func scale(_ x: UnsafeMutablePointer<Float>, by s: Float, count: Int) {
         let sv = SIMD8<Float>(repeating: s)
         map(x, count: count) { v in v * sv }
     }

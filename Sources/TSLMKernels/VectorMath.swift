@@ -1,3 +1,7 @@
+#if arch(x86_64) && TSLM_X86_AVX2
+import _Builtin_intrinsics.intel
+#endif
+
 /// Vectorized transcendental functions for the activation kernels.
 enum VectorMath {
     /// eˣ for 8 floats, within about 2 ulp of the correctly rounded result over the whole float
@@ -7,7 +11,7 @@ enum VectorMath {
     /// degree-6 polynomial for eʳ (Cephes coefficients), then scaling by 2ⁿ in two steps so
     /// that n = 128 and subnormal results still come out right.
     @inline(__always) static func exp(_ x: SIMD8<Float>) -> SIMD8<Float> {
-        let xc = x.clamped(lowerBound: SIMD8(repeating: -104), upperBound: SIMD8(repeating: 89))
+        let xc = clamp(x, -104, 89)
         // n = round(x / ln2) by the 1.5·2²³ trick.
         let magic = SIMD8<Float>(repeating: 12_582_912)
         let t = xc * SIMD8(repeating: 1.442_695_040_888_963_4) + magic
@@ -26,11 +30,38 @@ enum VectorMath {
         let h = ni &>> 1
         let s1 = unsafeBitCast((h &+ 127) &<< 23, to: SIMD8<Float>.self)
         let s2 = unsafeBitCast((ni &- h &+ 127) &<< 23, to: SIMD8<Float>.self)
-        var result = p * s1 * s2
-        result.replace(with: .infinity, where: x .> SIMD8(repeating: 88.722_84))
-        result.replace(with: 0, where: x .< SIMD8(repeating: -103.972_08))
-        result.replace(with: x, where: x .!= x)
-        return result
+        let result = p * s1 * s2
+        #if arch(x86_64) && TSLM_X86_AVX2
+        // The same selections as below, with masks from sign bits and integer compares (Swift's
+        // lane masks compile to scalar code; the float compare intrinsic is a C macro Swift
+        // cannot import). x > t ⟺ t − x < 0 and x < t ⟺ x − t < 0 hold exactly in floats.
+        let xv: __m256 = unsafeBitCast(x, to: __m256.self)
+        let above = _mm256_castsi256_ps(_mm256_srai_epi32(_mm256_castps_si256(_mm256_sub_ps(_mm256_set1_ps(88.722_84), xv)), 31))
+        let below = _mm256_castsi256_ps(_mm256_srai_epi32(_mm256_castps_si256(_mm256_add_ps(xv, _mm256_set1_ps(103.972_08))), 31))
+        let nan = _mm256_castsi256_ps(_mm256_cmpgt_epi32(_mm256_and_si256(_mm256_castps_si256(xv), _mm256_set1_epi32(0x7FFF_FFFF)),
+                                                         _mm256_set1_epi32(0x7F80_0000)))
+        var out: __m256 = unsafeBitCast(result, to: __m256.self)
+        out = _mm256_blendv_ps(out, _mm256_set1_ps(.infinity), above)
+        out = _mm256_blendv_ps(out, _mm256_setzero_ps(), below)
+        out = _mm256_blendv_ps(out, xv, nan)
+        return unsafeBitCast(out, to: SIMD8<Float>.self)
+        #else
+        var r2 = result
+        r2.replace(with: .infinity, where: x .> SIMD8(repeating: 88.722_84))
+        r2.replace(with: 0, where: x .< SIMD8(repeating: -103.972_08))
+        r2.replace(with: x, where: x .!= x)
+        return r2
+        #endif
+    }
+
+    /// x clamped to [lo, hi] (NaN becomes lo on x86, stays NaN elsewhere: exp masks it anyway).
+    @inline(__always) static func clamp(_ x: SIMD8<Float>, _ lo: Float, _ hi: Float) -> SIMD8<Float> {
+        #if arch(x86_64) && TSLM_X86_AVX2
+        unsafeBitCast(_mm256_min_ps(_mm256_max_ps(unsafeBitCast(x, to: __m256.self), _mm256_set1_ps(lo)), _mm256_set1_ps(hi)),
+                      to: SIMD8<Float>.self)
+        #else
+        x.clamped(lowerBound: SIMD8(repeating: lo), upperBound: SIMD8(repeating: hi))
+        #endif
     }
 
     /// 1 / (1 + e⁻ˣ).

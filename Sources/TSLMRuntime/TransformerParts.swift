@@ -49,6 +49,25 @@ func linear(group: [(WeightMatrix, UnsafeMutablePointer<Float>, UnsafePointer<Fl
     }
 }
 
+/// Runs `body` on chunks of `0..<count` in parallel when there is enough work (prefill's
+/// activations: n × feed-forward values), else on the calling thread.
+@inline(__always)
+func elementwise(_ count: Int, pool: ThreadPool?, _ body: (_ start: Int, _ count: Int) -> Void) {
+    let minChunk = 16 * 1024
+    if let pool, count >= 2 * minChunk {
+        // Chunk bounds on multiples of 8 keep every chunk but the last on whole vectors.
+        let chunks = min(pool.threads, count / minChunk)
+        pool.parallelFor(chunks, grain: 1) { range in
+            for c in range {
+                let lo = (count * c / chunks) & ~7, hi = c == chunks - 1 ? count : (count * (c + 1) / chunks) & ~7
+                body(lo, hi - lo)
+            }
+        }
+    } else {
+        body(0, count)
+    }
+}
+
 /// Rotary position embedding in Hugging Face's rotate-half layout: dimension i pairs with
 /// i + headDim/2. Inverse frequencies are computed once (with "llama3" scaling if configured).
 struct Rope {
@@ -106,6 +125,11 @@ struct Rope {
 func attention(q: UnsafePointer<Float>, out: UnsafeMutablePointer<Float>, n: Int, start: Int,
                cache: KVCache, layer: Int, heads: Int, kvHeads: Int, headDim: Int, scale: Float,
                window: Int?, pool: ThreadPool?) {
+    if n >= Kernels.gemmMinTokens && Kernels.prefillGemm {
+        blockAttention(q: q, out: out, n: n, start: start, cache: cache, layer: layer, heads: heads, kvHeads: kvHeads,
+                       headDim: headDim, scale: scale, window: window, pool: pool)
+        return
+    }
     let group = heads / kvHeads
     let width = cache.width
     let keys = cache.keys(layer), values = cache.values(layer)
@@ -148,6 +172,76 @@ func attention(q: UnsafePointer<Float>, out: UnsafeMutablePointer<Float>, n: Int
         body(0..<work)
     }
 }
+
+/// `attention` for many queries (prefill) as matrix products: per head and block of
+/// `attentionBlock` queries, S = Q·Kᵀ and O = softmax(S)·V run through the GEMM micro-kernel
+/// (keys and transposed values copied to f32 once per block), the causal / sliding-window mask
+/// applied as the softmax's range. Same result as the one-query path up to summation order.
+func blockAttention(q: UnsafePointer<Float>, out: UnsafeMutablePointer<Float>, n: Int, start: Int,
+                    cache: KVCache, layer: Int, heads: Int, kvHeads: Int, headDim: Int, scale: Float,
+                    window: Int?, pool: ThreadPool?) {
+    let block = attentionBlock
+    let group = heads / kvHeads
+    let width = cache.width, rowWidth = heads * headDim
+    let keys = cache.keys(layer), values = cache.values(layer)
+    let kvType: DType = cache.half ? .f16 : .f32
+    let elementSize = cache.half ? 2 : 4
+    let blocks = (n + block - 1) / block
+    let maxKeys = start + n
+    let body: (Range<Int>) -> Void = { range in
+        let kh = UnsafeMutablePointer<Float>.allocate(capacity: maxKeys * headDim)
+        let vt = UnsafeMutablePointer<Float>.allocate(capacity: maxKeys * headDim)
+        let row = UnsafeMutablePointer<Float>.allocate(capacity: headDim)
+        let qb = UnsafeMutablePointer<Float>.allocate(capacity: block * headDim)
+        let sb = UnsafeMutablePointer<Float>.allocate(capacity: block * maxKeys)
+        let ob = UnsafeMutablePointer<Float>.allocate(capacity: block * headDim)
+        defer { kh.deallocate(); vt.deallocate(); row.deallocate(); qb.deallocate(); sb.deallocate(); ob.deallocate() }
+        for item in range {
+            let (h, b) = (item / blocks, item % blocks)
+            let q0 = b * block, q1 = min(n, q0 + block), count = q1 - q0
+            let kvOffset = (h / group) * headDim
+            // Keys lo ..< hi: from the first query's window start to the last query's position.
+            let lo = window.map { max(0, start + q0 - $0 + 1) } ?? 0
+            let hi = start + q1
+            let length = hi - lo
+            for j in 0..<length {
+                let kRow = WeightMatrix(dtype: kvType, rows: 1, cols: headDim, data: keys + ((lo + j) * width + kvOffset) * elementSize)
+                Kernels.dequantizeRow(kRow, row: 0, into: kh + j * headDim)
+                let vRow = WeightMatrix(dtype: kvType, rows: 1, cols: headDim, data: values + ((lo + j) * width + kvOffset) * elementSize)
+                Kernels.dequantizeRow(vRow, row: 0, into: row)
+                for d in 0..<headDim { vt[d * length + j] = row[d] }
+            }
+            for t in 0..<count {
+                (qb + t * headDim).update(from: q + (q0 + t) * rowWidth + h * headDim, count: headDim)
+            }
+            // S [count, length] = Q · Kᵀ, scaled and masked row by row.
+            Kernels.gemm(WeightMatrix(dtype: .f32, rows: length, cols: headDim, data: kh), qb, n: count, sb)
+            for t in 0..<count {
+                let pos = start + q0 + t
+                let first = (window.map { max(0, pos - $0 + 1) } ?? 0) - lo, last = pos - lo
+                let s = sb + t * length
+                Kernels.scale(s + first, by: scale, count: last - first + 1)
+                Kernels.softmax(s + first, count: last - first + 1)
+                if first > 0 { s.update(repeating: 0, count: first) }
+                if last + 1 < length { (s + last + 1).update(repeating: 0, count: length - last - 1) }
+            }
+            // O [count, headDim] = P · V.
+            Kernels.gemm(WeightMatrix(dtype: .f32, rows: headDim, cols: length, data: vt), sb, n: count, ob)
+            for t in 0..<count {
+                (out + (q0 + t) * rowWidth + h * headDim).update(from: ob + t * headDim, count: headDim)
+            }
+        }
+    }
+    let items = heads * blocks
+    if let pool, items > 1 {
+        pool.parallelFor(items, grain: 1, body)
+    } else {
+        body(0..<items)
+    }
+}
+
+/// Queries per block in `blockAttention`.
+let attentionBlock = 64
 
 /// Checks that `tokens` can be embedded.
 func checkTokens(_ tokens: [Int32], vocabularySize: Int) throws {

@@ -89,7 +89,7 @@ public final class GPT2Model: TextModel, @unchecked Sendable {
             Kernels.add(x, xb.pointer, count: n * h)
             for i in 0..<n { Kernels.layerNorm(x + i * h, weight: b.ffnNorm, bias: b.ffnNormBias, count: h, eps: c.normEpsilon, out: xb.pointer + i * h) }
             linear(b.up, xb.pointer, n: n, up.pointer, bias: b.upBias, pool: pool)
-            Kernels.geluTanh(up.pointer, count: n * c.feedForward)
+            elementwise(n * c.feedForward, pool: pool) { at, count in Kernels.geluTanh(up.pointer + at, count: count) }
             linear(b.down, up.pointer, n: n, xb.pointer, bias: b.downBias, pool: pool)
             Kernels.add(x, xb.pointer, count: n * h)
         }

@@ -105,8 +105,10 @@ public final class Gemma3Model: TextModel, @unchecked Sendable {
             Kernels.add(x, xb.pointer, count: n * h)
             for i in 0..<n { Kernels.rmsNorm(x + i * h, weight: b.ffnNorm, count: h, eps: eps, addOne: true, out: xb.pointer + i * h) }
             linear(group: [(b.gate, gate.pointer, nil), (b.up, up.pointer, nil)], xb.pointer, n: n, pool: pool)
-            Kernels.geluTanh(gate.pointer, count: n * c.feedForward)
-            Kernels.mul(gate.pointer, up.pointer, count: n * c.feedForward)
+            elementwise(n * c.feedForward, pool: pool) { at, count in
+                Kernels.geluTanh(gate.pointer + at, count: count)
+                Kernels.mul(gate.pointer + at, up.pointer + at, count: count)
+            }
             linear(b.down, gate.pointer, n: n, xb.pointer, pool: pool)
             for i in 0..<n { Kernels.rmsNorm(xb.pointer + i * h, weight: b.postFfnNorm, count: h, eps: eps, addOne: true, out: xb.pointer + i * h) }
             Kernels.add(x, xb.pointer, count: n * h)
