@@ -14,7 +14,10 @@ extension Kernels {
     /// From this many tokens on, `matmul` runs the register-tiled float GEMM (`Gemm`): weights
     /// converted to f32 once per panel, f32 activations. Below it (decode, short chunks) the row
     /// dots run on the stored dtype with quantized activations.
-    public static let gemmMinTokens = 4
+    /// (Measured with `tslm bench --kernels`, 1 thread, SmolLM2 shapes: at 8 tokens the GEMM
+    /// is 1.1–1.25× the row dots, at 4 tokens 0.4–0.6×: converting the panel costs about what
+    /// 4–6 tokens' products do.)
+    public static let gemmMinTokens = 8
 
     /// Whether `matmul` may use the GEMM path (`TSLM_PREFILL=rowdot` in the environment turns
     /// it off, to measure the difference).

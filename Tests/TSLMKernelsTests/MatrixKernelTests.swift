@@ -117,7 +117,7 @@ final class MatrixKernelTests: XCTestCase {
         // reference up to summation order.
         var rng = SplitMix64(seed: 4)
         for dtype in Self.matrixDTypes + [.i8] {
-            for (rows, cols, n) in [(3, 64, 1), (17, 96, 3), (17, 96, 5), (5, 2048, 17), (33, 32, 33)] {
+            for (rows, cols, n) in [(3, 64, 1), (17, 96, 3), (17, 96, 5), (5, 2048, 17), (33, 32, 33), (9, 64, 8)] {
                 let m = TestMatrix(random: &rng, dtype: dtype, rows: rows, cols: cols)
                 let x = rng.floats(n * cols)
                 let gemm = n >= Kernels.gemmMinTokens
@@ -151,9 +151,9 @@ final class MatrixKernelTests: XCTestCase {
         // unaligned weights, and both ways of splitting work (rows; tokens when rows are few).
         var rng = SplitMix64(seed: 41)
         let cases: [(DType, Int, Int, Int)] = [
-            (.f32, 1, 13, 4), (.f32, 7, 29, 10), (.f16, 5, 3, 7), (.bf16, 18, 41, 5), (.f16, 6, 1544, 8),
+            (.f32, 1, 13, 4), (.f32, 7, 29, 10), (.f16, 5, 3, 7), (.bf16, 18, 41, 11), (.f16, 6, 1544, 8),
             (.q8_0, 19, 1600, 7), (.q4_0, 2, 2304, 37), (.q4_1, 35, 800, 4), (.q8_0, 8, 64, 200),
-            (.q4_0, 300, 96, 6), (.f16, 130, 776, 9),
+            (.q4_0, 300, 96, 14), (.f16, 130, 776, 9), (.q4_1, 3, 64, 1),
         ]
         for (dtype, rows, cols, n) in cases {
             let m = TestMatrix(random: &rng, dtype: dtype, rows: rows, cols: cols, offset: Int(rng.next() % 3))
@@ -162,10 +162,15 @@ final class MatrixKernelTests: XCTestCase {
             Reference.matmul(m.matrix, x, n: n, &want)
             var mag = [Float]()
             for i in 0..<n { mag += magnitudes(m, Array(x[(i * cols)..<((i + 1) * cols)])) }
+            var single = [Float](repeating: .nan, count: n * rows)
+            Kernels.gemm(m.matrix, x, n: n, &single)
+            assertClose(single, want, scale: mag, tolerance: Tolerance.floatDot, "gemm \(dtype) \(rows)x\(cols) n=\(n)")
+            // matmul takes the GEMM from gemmMinTokens tokens on, split among threads.
+            guard n >= Kernels.gemmMinTokens else { continue }
             for pool in Self.pools {
                 var y = [Float](repeating: .nan, count: n * rows)
                 Kernels.matmul(m.matrix, x, n: n, &y, pool: pool)
-                assertClose(y, want, scale: mag, tolerance: Tolerance.floatDot, "gemm \(dtype) \(rows)x\(cols) n=\(n) \(pool.threads)t")
+                assertClose(y, want, scale: mag, tolerance: Tolerance.floatDot, "matmul \(dtype) \(rows)x\(cols) n=\(n) \(pool.threads)t")
             }
         }
     }
@@ -174,16 +179,17 @@ final class MatrixKernelTests: XCTestCase {
         // TSLM_PREFILL=rowdot: the row-dot path for every token count (as before the GEMM).
         var rng = SplitMix64(seed: 43)
         let m = TestMatrix(random: &rng, dtype: .q4_0, rows: 9, cols: 256)
-        let x = rng.floats(6 * 256)
-        var gemm = [Float](repeating: 0, count: 6 * 9), rowdot = gemm, want = gemm
-        Kernels.matmul(m.matrix, x, n: 6, &gemm, pool: nil)
+        let n = 12
+        let x = rng.floats(n * 256)
+        var gemm = [Float](repeating: 0, count: n * 9), rowdot = gemm, want = gemm
+        Kernels.matmul(m.matrix, x, n: n, &gemm, pool: nil)
         Kernels.prefillGemm = false
         defer { Kernels.prefillGemm = true }
-        Kernels.matmul(m.matrix, x, n: 6, &rowdot, pool: nil)
-        Reference.matmulQuantizedActivations(m.matrix, x, n: 6, &want)
+        Kernels.matmul(m.matrix, x, n: n, &rowdot, pool: nil)
+        Reference.matmulQuantizedActivations(m.matrix, x, n: n, &want)
         XCTAssertNotEqual(gemm, rowdot)
         var mag = [Float]()
-        for i in 0..<6 { mag += magnitudes(m, Array(x[(i * 256)..<((i + 1) * 256)])) }
+        for i in 0..<n { mag += magnitudes(m, Array(x[(i * 256)..<((i + 1) * 256)])) }
         assertClose(rowdot, want, scale: mag, tolerance: Tolerance.sameQuantization, "row-dot q4_0")
     }
 

@@ -39,6 +39,7 @@ final class AttentionTests: XCTestCase {
                 }
             }
             // Through `attention` itself (n ≥ gemmMinTokens takes the block path).
+            guard n >= Kernels.gemmMinTokens else { continue }
             var viaAttention = [Float](repeating: .nan, count: n * heads * headDim)
             attention(q: q, out: &viaAttention, n: n, start: start, cache: cache, layer: 0, heads: heads, kvHeads: kvHeads,
                       headDim: headDim, scale: scale, window: window, pool: nil)

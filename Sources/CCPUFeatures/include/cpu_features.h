@@ -11,4 +11,10 @@
  * architectures. */
 unsigned cpufeat_x86_detect(void);
 
+/* Prefetches the cache line at p for reading (a hint; never faults). Inline: Swift callers
+ * compile it into their loops (the x86 intrinsic is a macro Swift cannot import). */
+static inline void cpufeat_prefetch(const void *p) {
+    __builtin_prefetch(p, 0, 3);
+}
+
 #endif
