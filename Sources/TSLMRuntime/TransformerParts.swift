@@ -174,74 +174,102 @@ func attention(q: UnsafePointer<Float>, out: UnsafeMutablePointer<Float>, n: Int
 }
 
 /// `attention` for many queries (prefill) as matrix products: per head and block of
-/// `attentionBlock` queries, S = Q·Kᵀ and O = softmax(S)·V run through the GEMM micro-kernel
-/// (keys and transposed values copied to f32 once per block), the causal / sliding-window mask
-/// applied as the softmax's range. Same result as the one-query path up to summation order.
+/// `attentionBlock` queries, `AttentionBlock.attend` (Q·Kᵀ and P·V through the GEMM
+/// micro-kernel), the causal / sliding-window mask applied as each query's softmax range. Same
+/// result as the one-query path up to summation order.
 func blockAttention(q: UnsafePointer<Float>, out: UnsafeMutablePointer<Float>, n: Int, start: Int,
                     cache: KVCache, layer: Int, heads: Int, kvHeads: Int, headDim: Int, scale: Float,
                     window: Int?, pool: ThreadPool?) {
-    let block = attentionBlock
     let group = heads / kvHeads
     let width = cache.width, rowWidth = heads * headDim
     let keys = cache.keys(layer), values = cache.values(layer)
     let kvType: DType = cache.half ? .f16 : .f32
     let elementSize = cache.half ? 2 : 4
-    let blocks = (n + block - 1) / block
-    let maxKeys = start + n
+    let blocks = (n + attentionBlock - 1) / attentionBlock
     let body: (Range<Int>) -> Void = { range in
-        let kh = UnsafeMutablePointer<Float>.allocate(capacity: maxKeys * headDim)
-        let vt = UnsafeMutablePointer<Float>.allocate(capacity: maxKeys * headDim)
-        let row = UnsafeMutablePointer<Float>.allocate(capacity: headDim)
-        let qb = UnsafeMutablePointer<Float>.allocate(capacity: block * headDim)
-        let sb = UnsafeMutablePointer<Float>.allocate(capacity: block * maxKeys)
-        let ob = UnsafeMutablePointer<Float>.allocate(capacity: block * headDim)
-        defer { kh.deallocate(); vt.deallocate(); row.deallocate(); qb.deallocate(); sb.deallocate(); ob.deallocate() }
+        let a = AttentionBlock(maxKeys: start + n, headDim: headDim)
+        defer { a.deallocate() }
         for item in range {
             let (h, b) = (item / blocks, item % blocks)
-            let q0 = b * block, q1 = min(n, q0 + block), count = q1 - q0
+            let q0 = b * attentionBlock, count = min(n, q0 + attentionBlock) - q0
             let kvOffset = (h / group) * headDim
             // Keys lo ..< hi: from the first query's window start to the last query's position.
             let lo = window.map { max(0, start + q0 - $0 + 1) } ?? 0
-            let hi = start + q1
-            let length = hi - lo
-            for j in 0..<length {
-                let kRow = WeightMatrix(dtype: kvType, rows: 1, cols: headDim, data: keys + ((lo + j) * width + kvOffset) * elementSize)
-                Kernels.dequantizeRow(kRow, row: 0, into: kh + j * headDim)
-                let vRow = WeightMatrix(dtype: kvType, rows: 1, cols: headDim, data: values + ((lo + j) * width + kvOffset) * elementSize)
-                Kernels.dequantizeRow(vRow, row: 0, into: row)
-                for d in 0..<headDim { vt[d * length + j] = row[d] }
+            let length = start + q0 + count - lo
+            a.loadKeysValues(length: length) { j, which in
+                let at = ((lo + j) * width + kvOffset) * elementSize
+                let source = WeightMatrix(dtype: kvType, rows: 1, cols: headDim, data: (which == 0 ? keys : values) + at)
+                Kernels.dequantizeRow(source, row: 0, into: which == 0 ? a.kh + j * headDim : a.row)
             }
-            for t in 0..<count {
-                (qb + t * headDim).update(from: q + (q0 + t) * rowWidth + h * headDim, count: headDim)
-            }
-            // S [count, length] = Q · Kᵀ, scaled and masked row by row.
-            Kernels.gemm(WeightMatrix(dtype: .f32, rows: length, cols: headDim, data: kh), qb, n: count, sb)
-            for t in 0..<count {
+            a.loadQueries(count: count) { t in q + (q0 + t) * rowWidth + h * headDim }
+            a.attend(count: count, length: length, scale: scale) { t in
                 let pos = start + q0 + t
-                let first = (window.map { max(0, pos - $0 + 1) } ?? 0) - lo, last = pos - lo
-                let s = sb + t * length
-                Kernels.scale(s + first, by: scale, count: last - first + 1)
-                Kernels.softmax(s + first, count: last - first + 1)
-                if first > 0 { s.update(repeating: 0, count: first) }
-                if last + 1 < length { (s + last + 1).update(repeating: 0, count: length - last - 1) }
+                return ((window.map { max(0, pos - $0 + 1) } ?? 0) - lo, pos - lo)
             }
-            // O [count, headDim] = P · V.
-            Kernels.gemm(WeightMatrix(dtype: .f32, rows: headDim, cols: length, data: vt), sb, n: count, ob)
-            for t in 0..<count {
-                (out + (q0 + t) * rowWidth + h * headDim).update(from: ob + t * headDim, count: headDim)
-            }
+            for t in 0..<count { (out + (q0 + t) * rowWidth + h * headDim).update(from: a.ob + t * headDim, count: headDim) }
         }
     }
     let items = heads * blocks
-    if let pool, items > 1 {
-        pool.parallelFor(items, grain: 1, body)
-    } else {
-        body(0..<items)
-    }
+    if let pool, items > 1 { pool.parallelFor(items, grain: 1, body) } else { body(0..<items) }
 }
 
-/// Queries per block in `blockAttention`.
+/// Queries per block in `blockAttention` and the encoders' attention.
 let attentionBlock = 64
+
+/// One thread's buffers for attention as matrix products, and the product itself: keys
+/// `kh` [length, headDim] and transposed values `vt` [headDim, length] in f32, a block of
+/// queries `qb` [count, headDim], scores `sb` [count, length], output `ob` [count, headDim].
+struct AttentionBlock {
+    let headDim: Int
+    let kh, vt, row, qb, sb, ob: UnsafeMutablePointer<Float>
+
+    init(maxKeys: Int, headDim: Int) {
+        self.headDim = headDim
+        kh = .allocate(capacity: maxKeys * headDim)
+        vt = .allocate(capacity: maxKeys * headDim)
+        row = .allocate(capacity: headDim)
+        qb = .allocate(capacity: attentionBlock * headDim)
+        sb = .allocate(capacity: attentionBlock * maxKeys)
+        ob = .allocate(capacity: attentionBlock * headDim)
+    }
+
+    func deallocate() {
+        for p in [kh, vt, row, qb, sb, ob] { p.deallocate() }
+    }
+
+    /// Fills `kh` and `vt` for keys 0..<length: `load(j, 0)` writes key j into `kh + j·headDim`,
+    /// `load(j, 1)` writes value j into `row`, which is then transposed into `vt`.
+    @inline(__always)
+    func loadKeysValues(length: Int, _ load: (_ j: Int, _ which: Int) -> Void) {
+        for j in 0..<length {
+            load(j, 0)
+            load(j, 1)
+            for d in 0..<headDim { vt[d * length + j] = row[d] }
+        }
+    }
+
+    /// Copies `count` queries (`query(t)` points at query t's headDim values) into `qb`.
+    @inline(__always)
+    func loadQueries(count: Int, _ query: (Int) -> UnsafePointer<Float>) {
+        for t in 0..<count { (qb + t * headDim).update(from: query(t), count: headDim) }
+    }
+
+    /// `ob` = softmax(scale · `qb`·`kh`ᵀ) · V over keys `range(t)` (first, last; inclusive) of
+    /// query t; keys outside it get weight 0.
+    @inline(__always)
+    func attend(count: Int, length: Int, scale: Float, range: (Int) -> (first: Int, last: Int)) {
+        Kernels.gemm(WeightMatrix(dtype: .f32, rows: length, cols: headDim, data: kh), qb, n: count, sb)
+        for t in 0..<count {
+            let (first, last) = range(t)
+            let s = sb + t * length
+            Kernels.scale(s + first, by: scale, count: last - first + 1)
+            Kernels.softmax(s + first, count: last - first + 1)
+            if first > 0 { s.update(repeating: 0, count: first) }
+            if last + 1 < length { (s + last + 1).update(repeating: 0, count: length - last - 1) }
+        }
+        Kernels.gemm(WeightMatrix(dtype: .f32, rows: headDim, cols: length, data: vt), sb, n: count, ob)
+    }
+}
 
 /// Checks that `tokens` can be embedded.
 func checkTokens(_ tokens: [Int32], vocabularySize: Int) throws {

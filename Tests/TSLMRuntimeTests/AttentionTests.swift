@@ -46,4 +46,19 @@ final class AttentionTests: XCTestCase {
             XCTAssertEqual(viaAttention, block)
         }
     }
+
+    func testEncoderAttentionAsMatrixProductsMatchesOneQueryPath() {
+        var rng = SplitMix64(seed: 78)
+        for (n, heads, dim) in [(9, 8, 128), (70, 8, 128), (200, 4, 64), (3, 2, 16)] {
+            let qkv = rng.floats(n * 3 * dim, scale: 2)
+            var blocks = [Float](repeating: .nan, count: n * dim), single = blocks
+            bidirectionalAttention(qkv: qkv, out: &blocks, n: n, heads: heads, dim: dim, pool: ThreadPool(threads: 2))
+            Kernels.prefillGemm = false
+            bidirectionalAttention(qkv: qkv, out: &single, n: n, heads: heads, dim: dim, pool: nil)
+            Kernels.prefillGemm = true
+            for i in 0..<single.count {
+                XCTAssertEqual(blocks[i], single[i], accuracy: 2e-6 * max(1, abs(single[i])), "n \(n) heads \(heads) [\(i)]")
+            }
+        }
+    }
 }

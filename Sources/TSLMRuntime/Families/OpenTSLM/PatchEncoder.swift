@@ -111,7 +111,7 @@ final class PatchEncoder {
             layer.attnNorm.apply(out, rows: n, eps: config.layerNormEpsilon, out: out)
             // Feed-forward, then x = norm2(x + ffn).
             linear(layer.up, out, n: n, hidden.pointer, bias: layer.upBias, pool: pool)
-            Kernels.geluErf(hidden.pointer, count: n * ffn)
+            elementwise(n * ffn, pool: pool) { at, count in Kernels.geluErf(hidden.pointer + at, count: count) }
             linear(layer.down, hidden.pointer, n: n, tmp.pointer, bias: layer.downBias, pool: pool)
             Kernels.add(out, tmp.pointer, count: n * d)
             layer.ffnNorm.apply(out, rows: n, eps: config.layerNormEpsilon, out: out)
@@ -121,10 +121,32 @@ final class PatchEncoder {
 
 /// Unmasked multi-head attention of n positions over themselves.
 /// qkv: [n, 3·dim] (q, k, v blocks of `dim`, heads of dim/heads each) → out: [n, dim].
+/// As matrix products per head and block of queries (`AttentionBlock`), or one query at a time
+/// for fewer than `Kernels.gemmMinTokens` positions.
 func bidirectionalAttention(qkv: UnsafePointer<Float>, out: UnsafeMutablePointer<Float>, n: Int, heads: Int, dim: Int, pool: ThreadPool?) {
     let hd = dim / heads
     let scale = 1 / Float(hd).squareRoot()
     let stride = 3 * dim
+    if n >= Kernels.gemmMinTokens && Kernels.prefillGemm {
+        let blocks = (n + attentionBlock - 1) / attentionBlock
+        let body: (Range<Int>) -> Void = { range in
+            let a = AttentionBlock(maxKeys: n, headDim: hd)
+            defer { a.deallocate() }
+            for item in range {
+                let (h, b) = (item / blocks, item % blocks)
+                let q0 = b * attentionBlock, count = min(n, q0 + attentionBlock) - q0
+                a.loadKeysValues(length: n) { j, which in
+                    (which == 0 ? a.kh + j * hd : a.row).update(from: qkv + j * stride + (which + 1) * dim + h * hd, count: hd)
+                }
+                a.loadQueries(count: count) { t in qkv + (q0 + t) * stride + h * hd }
+                a.attend(count: count, length: n, scale: scale) { _ in (0, n - 1) }
+                for t in 0..<count { (out + (q0 + t) * dim + h * hd).update(from: a.ob + t * hd, count: hd) }
+            }
+        }
+        let items = heads * blocks
+        if let pool, items > 1 { pool.parallelFor(items, grain: 1, body) } else { body(0..<items) }
+        return
+    }
     let body: (Range<Int>) -> Void = { range in
         let scores = UnsafeMutablePointer<Float>.allocate(capacity: n)
         defer { scores.deallocate() }
