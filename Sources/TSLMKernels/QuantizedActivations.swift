@@ -61,8 +61,7 @@ struct QuantizedActivations {
         a1.replace(with: 0, where: a1 .!= a1)
         a2.replace(with: 0, where: a2 .!= a2)
         a3.replace(with: 0, where: a3 .!= a3)
-        let m = pointwiseMax(pointwiseMax(magnitude(a0), magnitude(a1)),
-                             pointwiseMax(magnitude(a2), magnitude(a3)))
+        let m = VectorMath.max(VectorMath.max(magnitude(a0), magnitude(a1)), VectorMath.max(magnitude(a2), magnitude(a3)))
         let amax = m.max()
         let d = amax / 127
         let id: Float = d != 0 ? 1 / d : 0
@@ -84,7 +83,7 @@ struct QuantizedActivations {
     /// Rounds to the nearest integer, ties to even, after clamping to ±127 (infinities clamp;
     /// the caller has removed NaNs). Uses the 1.5·2²³ trick: no float→int conversion.
     @inline(__always) static func roundToInt(_ v: SIMD8<Float>) -> SIMD8<Int32> {
-        let c = v.clamped(lowerBound: SIMD8(repeating: -127), upperBound: SIMD8(repeating: 127))
+        let c = VectorMath.clamp(v, -127, 127)
         let t = c + SIMD8(repeating: 12_582_912)
         return unsafeBitCast(t, to: SIMD8<Int32>.self) &- SIMD8(repeating: 0x4B40_0000)
     }
@@ -142,8 +141,8 @@ struct WideQuantizedActivations {
         a1.replace(with: 0, where: a1 .!= a1)
         a2.replace(with: 0, where: a2 .!= a2)
         a3.replace(with: 0, where: a3 .!= a3)
-        let m = pointwiseMax(pointwiseMax(QuantizedActivations.magnitude(a0), QuantizedActivations.magnitude(a1)),
-                             pointwiseMax(QuantizedActivations.magnitude(a2), QuantizedActivations.magnitude(a3)))
+        let m = VectorMath.max(VectorMath.max(QuantizedActivations.magnitude(a0), QuantizedActivations.magnitude(a1)),
+                               VectorMath.max(QuantizedActivations.magnitude(a2), QuantizedActivations.magnitude(a3)))
         let d = m.max() / 32767
         let id: Float = d != 0 ? 1 / d : 0
         let out = UnsafeMutableRawPointer(q)
@@ -156,7 +155,7 @@ struct WideQuantizedActivations {
 
     /// Rounds to the nearest integer, ties to even, after clamping to ±32767.
     @inline(__always) static func roundToInt(_ v: SIMD8<Float>) -> SIMD8<Int32> {
-        let c = v.clamped(lowerBound: SIMD8(repeating: -32767), upperBound: SIMD8(repeating: 32767))
+        let c = VectorMath.clamp(v, -32767, 32767)
         let t = c + SIMD8(repeating: 12_582_912)
         return unsafeBitCast(t, to: SIMD8<Int32>.self) &- SIMD8(repeating: 0x4B40_0000)
     }

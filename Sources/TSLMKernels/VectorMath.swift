@@ -54,6 +54,15 @@ enum VectorMath {
         #endif
     }
 
+    /// The lane-wise maximum of two NaN-free vectors (the generic `pointwiseMax` is not inlined).
+    @inline(__always) static func max(_ a: SIMD8<Float>, _ b: SIMD8<Float>) -> SIMD8<Float> {
+        #if arch(x86_64) && TSLM_X86_AVX2
+        unsafeBitCast(_mm256_max_ps(unsafeBitCast(a, to: __m256.self), unsafeBitCast(b, to: __m256.self)), to: SIMD8<Float>.self)
+        #else
+        pointwiseMax(a, b)
+        #endif
+    }
+
     /// x clamped to [lo, hi] (NaN becomes lo on x86, stays NaN elsewhere: exp masks it anyway).
     @inline(__always) static func clamp(_ x: SIMD8<Float>, _ lo: Float, _ hi: Float) -> SIMD8<Float> {
         #if arch(x86_64) && TSLM_X86_AVX2

@@ -166,7 +166,10 @@ func attention(q: UnsafePointer<Float>, out: UnsafeMutablePointer<Float>, n: Int
             }
         }
     }
-    if let pool, work > 1 {
+    // Short contexts run on the calling thread: waking the pool costs more than the work (a
+    // decode step over a few hundred positions is a few hundred thousand multiply–adds).
+    let macs = work * (start + n) * headDim * 2
+    if let pool, work > 1, macs >= 1 << 18 {
         pool.parallelFor(work, grain: 1, body)
     } else {
         body(0..<work)
