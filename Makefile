@@ -97,12 +97,14 @@ test: deps models
 ## demo: the README's main command — the trained OpenTSLM-SoftPrompt BasicMotions model: fetch the
 ## pinned SmolLM2 base, attach the committed time-series weights (demo/basicmotions), and explain
 ## one held-out recording of each activity (series summary, rationale, answer).
-DEMO_DIR   := demo/basicmotions
-DEMO_MODEL := .cache/out/basicmotions-q8_0.tslm
+DEMO_DIR    := demo/basicmotions
+DEMO_MODEL  := .cache/out/basicmotions-q8_0.tslm
+# the series preset the demo was trained with (prompt.json "normalization"): custom = raw values
+DEMO_PRESET := custom
 demo: deps release
 	tools/fetch_smollm2.sh
 	@mkdir -p .cache/out
-	$(BIN_RELEASE) convert $(DEMO_DIR)/model_checkpoint.pt --base $(SMOLLM2) --preset har \
+	$(BIN_RELEASE) convert $(DEMO_DIR)/model_checkpoint.pt --base $(SMOLLM2) --preset $(DEMO_PRESET) \
 	  --prompt $(DEMO_DIR)/prompt.json -o $(DEMO_MODEL) --type q8_0
 	$(BIN_RELEASE) verify $(DEMO_MODEL)
 	@for label in walking resting running badminton; do \

@@ -33,7 +33,7 @@ python-models: $(PYPKG_DEMO) $(PYPKG_LSTM) $(PYPKG_TEXT) $(PYPKG_CHATTIME)
 
 $(PYPKG_DEMO): $(BIN_RELEASE) demo/basicmotions/model_checkpoint.pt demo/basicmotions/prompt.json $(SMOLLM2)
 	@mkdir -p $(PYPKG_MODELS)
-	$(BIN_RELEASE) convert demo/basicmotions/model_checkpoint.pt --base $(SMOLLM2) --preset har \
+	$(BIN_RELEASE) convert demo/basicmotions/model_checkpoint.pt --base $(SMOLLM2) --preset $(DEMO_PRESET) \
 	  --prompt demo/basicmotions/prompt.json -o $@ --type q8_0 -q
 
 $(PYPKG_LSTM): $(BIN_RELEASE) demo/forecast/model.pt demo/forecast/forecast.json

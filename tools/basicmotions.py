@@ -14,10 +14,11 @@ walking / resting / running / badminton.
 Prompt (HAR-CoT style, formats/opentslm.md "Prompts and normalization presets"): a pre prompt
 naming the task and the four activities; per channel "The following is the {sensor} data on the
 {axis}-axis, it has mean {mean:.4f} and std {std:.4f}:" with the RAW mean and unbiased std; the
-series normalized as (x - mean) / max(unbiased std, 1e-6); post prompt "Rationale:". The target
-is a short rationale computed from measurable features of the recording (movement energy of each
-sensor, variability of the acceleration magnitude, dominant frequency and regularity of the rhythm
-from the FFT) ending in "Answer: <label>", followed by the EOS token.
+series goes to the encoder as it is (PRESET "custom"; `normalize` is the HAR rule the first demo
+used); post prompt "Rationale:". The target is a one-sentence rationale computed from measurable
+features of the recording (movement energy, regularity of the rhythm from the FFT, see
+`rationale`) ending in "Answer: <label>", followed by the EOS token. `augment` makes the training
+variants and `validation_split` carves the validation recordings out of the training set.
 
 Tokenization: SmolLM2's GGUF tokenizer (pre-tokenizer "smollm") splits every digit into its own
 pre-token before the GPT-2 byte-level regex. transformers' GGUF conversion drops that step, so
@@ -56,6 +57,15 @@ PRE_PROMPT = (
 SERIES_TEMPLATE = "The following is the {sensor} data on the {axis}-axis, it has mean {mean:.4f} and std {std:.4f}:"
 POST_PROMPT = "Rationale:"
 NORMALIZATION = "(x - mean) / max(unbiased std, 1e-6), per channel, raw mean/std in the description"
+# The demo feeds the encoder the RAW values (the runtime's `custom` preset: values unchanged, the
+# description shows the raw mean and unbiased std). With the HAR normalization above, every
+# channel has std 1, so the encoder cannot see how strongly the watch moves (the feature that
+# separates resting < walking < running / badminton): a classifier on the encoder alone stayed
+# near chance for 100 steps on normalized channels and reached 100% on the validation split within
+# 50 steps on raw ones, and 8 epochs of SoftPrompt training on normalized channels (first demo:
+# 0.675 test accuracy; a second 16-epoch attempt still answered one class for every validation
+# recording after 8 epochs) did not learn to read the amplitude from the printed std.
+PRESET = "custom"
 
 
 # --------------------------------------------------------------------------------------------
@@ -141,8 +151,29 @@ def _level(v, low, high):
 
 
 def rationale(feat, label):
-    """A short rationale whose every word and number comes from `feat` through fixed thresholds,
-    ending with the true label:
+    """A one-sentence rationale whose words come from `feat` through fixed thresholds, ending with
+    the true label (the training target, then EOS):
+      movement (acc_std, mean per-axis std of the accelerometer): low < 1, moderate 1..4, high > 4
+      rhythm: "the watch is almost still" when movement is low and wrist rotation (gyro_std) is
+      below 0.6; otherwise "a regular rhythm" when the dominant accelerometer frequency holds
+      >= 20% of the power, else "no steady rhythm".
+    e.g. " Movement is high with a regular rhythm. Answer: running" (13-15 tokens with the EOS).
+    The first demo used a four-sentence rationale (movement, wrist rotation, magnitude, rhythm in
+    Hz; `long_rationale`, 24-32 tokens); the short one cuts the step time and gives the decisive
+    words a larger share of the loss.
+    """
+    acc = _level(feat["acc_std"], 1.0, 4.0)
+    if acc == "low" and feat["gyro_std"] < 0.6:
+        s = f" Movement is {acc}, the watch is almost still."
+    elif feat["rhythm_share"] >= 0.2:
+        s = f" Movement is {acc} with a regular rhythm."
+    else:
+        s = f" Movement is {acc} with no steady rhythm."
+    return s + f" Answer: {label}"
+
+
+def long_rationale(feat, label):
+    """The first demo's rationale (kept for reference):
       movement (acc_std):        low < 1, moderate 1..4, high > 4
       wrist rotation (gyro_std): low < 0.6, moderate 0.6..2, high > 2
       magnitude (mag_std):       steady < 3, varying 3..6, bursty > 6
@@ -162,6 +193,41 @@ def rationale(feat, label):
     return s + f" Answer: {label}"
 
 
+def augment(rec, rng, p_keep=0.2, crop=(85, 100), scale=(0.85, 1.15), noise=0.03):
+    """A random variant of a raw [6, 100] recording for training (numpy Generator `rng`):
+    with probability p_keep the recording itself; otherwise a random window of crop[0]..crop[1]
+    samples (the same for all channels) linearly resampled back to 100 samples, the accelerometer
+    and the gyroscope each scaled by a factor drawn from `scale`, plus Gaussian jitter of `noise`
+    times each channel's std. The rationale is recomputed from the variant's features."""
+    rec = np.asarray(rec, dtype=np.float64)
+    if rng.random() < p_keep:
+        return rec.astype(np.float32)
+    c, n = rec.shape
+    length = int(rng.integers(crop[0], crop[1] + 1))
+    start = int(rng.integers(0, n - length + 1))
+    w = rec[:, start:start + length]
+    if length != n:
+        src = np.arange(length, dtype=np.float64)
+        dst = np.linspace(0.0, length - 1.0, n)
+        w = np.stack([np.interp(dst, src, w[i]) for i in range(c)])
+    gains = np.repeat(rng.uniform(scale[0], scale[1], size=2), 3)[:, None]
+    w = w * gains
+    w = w + rng.normal(0.0, 1.0, size=w.shape) * noise * w.std(axis=1, keepdims=True)
+    return w.astype(np.float32)
+
+
+def validation_split(labels, per_class=2, seed=1234):
+    """Indices (train, val) of the 40 training recordings: `per_class` recordings of every class,
+    drawn with a seeded generator, are held out for model selection (the test set never is)."""
+    rng = np.random.default_rng(seed)
+    val = []
+    for c in LABELS:
+        idx = [i for i, y in enumerate(labels) if y == c]
+        val += sorted(int(i) for i in rng.choice(idx, size=per_class, replace=False))
+    val = sorted(val)
+    return [i for i in range(len(labels)) if i not in val], val
+
+
 # --------------------------------------------------------------------------------------------
 # Prompt pieces and token ids
 # --------------------------------------------------------------------------------------------
@@ -179,12 +245,21 @@ def normalize(x):
     return ((x64 - mean) / max(std, 1e-6)).astype(np.float32), mean, std
 
 
-def sample(rec, label, channels=None):
-    """One prompt sample: dict(pre_prompt, time_series_text, time_series, post_prompt, answer)."""
+def raw(x):
+    """x: 1-D raw channel -> (the values as float32, raw mean, raw unbiased std): the runtime's
+    `custom` preset, which the demo uses (see PRESET)."""
+    x64 = np.asarray(x, dtype=np.float64)
+    return np.asarray(x, dtype=np.float32), float(x64.mean()), float(x64.std(ddof=1))
+
+
+def sample(rec, label, channels=None, preset=None):
+    """One prompt sample: dict(pre_prompt, time_series_text, time_series, post_prompt, answer).
+    preset "custom" (the default, PRESET): the encoder gets the raw values; "har": normalized."""
     names = channels or CHANNELS
+    prep = raw if (preset or PRESET) == "custom" else normalize
     texts, series = [], []
     for name in names:
-        y, mean, std = normalize(rec[CHANNELS.index(name)])
+        y, mean, std = prep(rec[CHANNELS.index(name)])
         texts.append(series_text(name, mean, std))
         series.append(y)
     return {

@@ -109,8 +109,9 @@ demo_model=""
 if [ -f "$DEMO/model_checkpoint.pt" ]; then
   demo_model=$work/basicmotions-q8_0.tslm
   rec=$(ls "$DEMO"/test/*.csv | head -1)
+  demo_preset=$(python3 -c "import json; print(json.load(open('$DEMO/prompt.json'))['normalization']['name'])")
   check "convert the BasicMotions demo (checkpoint + SmolLM2 base + prompt)" "$prefix/bin/tslm" convert "$DEMO/model_checkpoint.pt" \
-    --base "$GGUF" --preset har --prompt "$DEMO/prompt.json" -o "$demo_model" --type q8_0 -q
+    --base "$GGUF" --preset "$demo_preset" --prompt "$DEMO/prompt.json" -o "$demo_model" --type q8_0 -q
   "$work/bin/c_explain_signal" "$demo_model" "$rec" > "$work/ex_c.txt" 2>&1
   check "examples/c/explain_signal: rationale and one of the four labels" \
     grep -Eq "^answer: (walking|resting|running|badminton)$" "$work/ex_c.txt"

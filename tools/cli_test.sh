@@ -259,7 +259,9 @@ fi
 
 DEMO=demo/basicmotions
 if [ -f "$DEMO/model_checkpoint.pt" ] && [ -f "$DEMO/prompt.json" ]; then
-  check "convert the BasicMotions demo on the SmolLM2 GGUF" "$TSLM" convert "$DEMO/model_checkpoint.pt" --base "$GGUF" --preset har -o "$work/demo.tslm" -q
+  # the preset the demo was trained with (prompt.json "normalization": {"name": ...})
+  demo_preset=$(python3 -c "import json; print(json.load(open('$DEMO/prompt.json'))['normalization']['name'])")
+  check "convert the BasicMotions demo on the SmolLM2 GGUF" "$TSLM" convert "$DEMO/model_checkpoint.pt" --base "$GGUF" --preset "$demo_preset" -o "$work/demo.tslm" -q
   rec=$(ls "$DEMO"/test/*.csv | head -1)
   pre=$(python3 -c "import json; print(json.load(open('$DEMO/prompt.json'))['pre_prompt'])")
   tmpl=$(python3 -c "import json; print(json.load(open('$DEMO/prompt.json'))['series_description_template'])")
@@ -271,7 +273,7 @@ if [ -f "$DEMO/model_checkpoint.pt" ] && [ -f "$DEMO/prompt.json" ]; then
   if [ -f "$DEMO/reference_outputs.json" ]; then
     # f32 weights are exactly what the PyTorch reference ran (the GGUF dequantized), so greedy
     # decoding must give the reference's texts.
-    "$TSLM" convert "$DEMO/model_checkpoint.pt" --base "$GGUF" --preset har --type f32 -o "$work/demo-f32.tslm" -q || bad "convert demo f32"
+    "$TSLM" convert "$DEMO/model_checkpoint.pt" --base "$GGUF" --preset "$demo_preset" --type f32 -o "$work/demo-f32.tslm" -q || bad "convert demo f32"
     "$TSLM" eval -m "$work/demo-f32.tslm" --dir "$DEMO/test" --prompt "$DEMO/prompt.json" --limit 6 -n 80 -v > "$work/demo_eval.txt" 2>/dev/null
     check "eval (f32) generates the PyTorch reference's texts for the first 6 recordings" python3 - "$work/demo_eval.txt" "$DEMO/reference_outputs.json" <<'PY'
 import json, re, sys
