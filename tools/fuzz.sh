@@ -21,7 +21,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 SECONDS_EACH=${1:-60}
 shift || true
-ALL=(tslm safetensors gguf pytorch pickle tokenizer-json sentencepiece series chat-template)
+ALL=(tslm safetensors gguf pytorch pickle tokenizer-json sentencepiece series chat-template forecast)
 TARGETS=("$@")
 [ ${#TARGETS[@]} -eq 0 ] && TARGETS=("${ALL[@]}")
 SCRATCH=.build-fuzz

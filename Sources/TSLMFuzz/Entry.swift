@@ -2,7 +2,7 @@ import Foundation
 import TSLMFuzzTargets
 
 /// The fuzz target of this process: TSLM_FUZZ_TARGET (tslm, safetensors, gguf, pytorch, pickle,
-/// tokenizer-json, sentencepiece, series, chat-template).
+/// tokenizer-json, sentencepiece, series, chat-template, forecast).
 let selectedTarget: FuzzTarget = {
     let name = ProcessInfo.processInfo.environment["TSLM_FUZZ_TARGET"] ?? ""
     guard let t = FuzzTarget(rawValue: name) else {

@@ -14,6 +14,9 @@ for path in arguments {
         FileHandle.standardError.write(Data("cannot read \(path)\n".utf8))
         exit(1)
     }
-    _ = fuzzOneInput(data.isEmpty ? nil : [UInt8](data), data.count)
-    print("\(selectedTarget.rawValue): \(path) ok")
+    if let error = selectedTarget.rejection([UInt8](data)) {
+        print("\(selectedTarget.rawValue): \(path) ok, rejected: \(error)")
+    } else {
+        print("\(selectedTarget.rawValue): \(path) ok, accepted")
+    }
 }

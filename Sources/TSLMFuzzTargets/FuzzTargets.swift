@@ -29,10 +29,21 @@ public enum FuzzTarget: String, CaseIterable, Sendable {
     case series
     /// Chat-template detection and rendering: a Jinja text and messages.
     case chatTemplate = "chat-template"
+    /// A forecast request (history values with NaN/Inf, channel counts, horizon, quantile levels,
+    /// samples, greedy, context text) given to the forecaster families (LSTM, Time-LLM, ChatTime;
+    /// tiny fixture models converted once per process), and ChatTime's value parser fed the input
+    /// as model output text.
+    case forecast
 
     /// Runs one input. Errors thrown by the parsers are expected and swallowed.
     public func run(_ bytes: [UInt8]) {
         do { try body(bytes) } catch {}
+    }
+
+    /// Runs one input and returns the error a parser rejected it with (nil: accepted all the way),
+    /// so that seeds can be checked to reach the code behind the parser.
+    public func rejection(_ bytes: [UInt8]) -> Error? {
+        do { try body(bytes); return nil } catch { return error }
     }
 
     func body(_ bytes: [UInt8]) throws {
@@ -74,6 +85,8 @@ public enum FuzzTarget: String, CaseIterable, Sendable {
             _ = f.summary()
         case .chatTemplate:
             Self.chat(bytes)
+        case .forecast:
+            try Self.forecast(bytes)
         }
     }
 
@@ -111,6 +124,69 @@ public enum FuzzTarget: String, CaseIterable, Sendable {
         }
         put(XXHash64.hash(Array(out[0..<56])), at: 56)
         return out
+    }
+
+    /// The forecaster fixture models, converted on first use into the scratch folder (paths of
+    /// those that converted). Each input loads its model afresh: a model kept in a static for the
+    /// process's life would be reported by LeakSanitizer at exit, as Swift's enum payloads hide
+    /// the pointers to its metadata from the leak scan.
+    static let forecasterPaths: [String] = {
+        let fixtures = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
+            .deletingLastPathComponent().appendingPathComponent("Tests/TSLMRuntimeTests/Fixtures").path
+        let imports: [() throws -> ImportedModel] = [
+            { let f = fixtures + "/lstm/two_layer_multivariate"
+              return try LSTMImporter.load(checkpoint: f + "/model.pt", config: f + "/forecast.json") },
+            { let f = fixtures + "/timellm_model/gpt2"
+              return try TimeLLMImporter.load(checkpoint: f + "/checkpoint.pt", config: f + "/timellm.json", base: f + "/base") },
+            { try HuggingFaceImporter.load(folder: fixtures + "/chattime/model") },
+        ]
+        return imports.enumerated().compactMap { i, make in
+            guard let path = try? Scratch.write([], name: "forecaster-\(i).tslm"),
+                  let model = try? make(), (try? Converter.write(model, to: path, options: ConvertOptions())) != nil
+            else { return nil }
+            return path
+        }
+    }()
+
+    /// Decodes a forecast request from the input: [model, horizon, channels, flags, quantile
+    /// levels…, context length, context…, float32 values…] and runs it; also parses the input as
+    /// ChatTime output text.
+    static func forecast(_ bytes: [UInt8]) throws {
+        _ = ChatTimeValues.parse(String(decoding: bytes, as: UTF8.self))
+        guard bytes.count >= 4, !forecasterPaths.isEmpty else { return }
+        let model = try LoadedModel(path: forecasterPaths[Int(bytes[0]) % forecasterPaths.count])
+        let horizon = bytes[1] == 255 ? Int.max : Int(Int8(bitPattern: bytes[1])) % 40
+        let channels = Int(bytes[2] & 7) % 5
+        let flags = bytes[3]
+        var at = 4
+        var levels: [Float] = []
+        for _ in 0..<Int(flags >> 2 & 3) where at < bytes.count {
+            levels.append(Float(bytes[at]) / 255)
+            at += 1
+        }
+        var context: String?
+        if flags & 2 != 0, at < bytes.count {
+            let n = min(Int(bytes[at]), bytes.count - at - 1)
+            context = String(decoding: bytes[(at + 1)..<(at + 1 + n)], as: UTF8.self)
+            at += 1 + n
+        }
+        var values: [Float] = []
+        while at + 4 <= bytes.count, values.count < 512 {
+            values.append(Float(bitPattern: UInt32(bytes[at]) | UInt32(bytes[at + 1]) << 8 | UInt32(bytes[at + 2]) << 16 | UInt32(bytes[at + 3]) << 24))
+            at += 4
+        }
+        var history: [[Float]] = []
+        if channels > 0 {
+            let length = values.count / channels
+            history = (0..<channels).map { Array(values[($0 * length)..<(($0 + 1) * length)]) }
+            if bytes[2] & 0x80 != 0, let last = history.last, !last.isEmpty { history[channels - 1].removeLast() }
+        }
+        // Samples 1–3 (ChatTime's default of 8 paths would make one input slow under ASan).
+        var request = ForecastRequest(history: history, horizon: horizon, quantileLevels: levels,
+                                      samples: 1 + Int(flags >> 4 & 3) % 3, seed: UInt64(bytes[0]),
+                                      greedy: flags & 1 != 0, context: context)
+        if flags & 0x40 != 0 { request.preciseHistory = history.map { $0.map(Double.init) } }
+        _ = try model.forecast(request)
     }
 
     /// Builds a tokenizer from imported metadata and round-trips a few texts through it.

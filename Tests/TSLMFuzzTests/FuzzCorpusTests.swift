@@ -30,6 +30,19 @@ final class FuzzCorpusTests: XCTestCase {
         }
     }
 
+    /// The forecast seeds get past the request checks into each forecaster family (the fixture
+    /// models load and forecast), so the fuzzer starts from inputs that run the forecasters.
+    func testForecastSeedsReachTheForecasters() throws {
+        for name in ["lstm-three-channels", "timellm-one-channel", "chattime-greedy-context", "chattime-sampled-nan",
+                     "chattime-precise-quantiles"] {
+            let path = "\(Self.fuzzRoot)/corpus/forecast/\(name)"
+            let bytes = try XCTUnwrap(FileManager.default.contents(atPath: path).map { [UInt8]($0) }, path)
+            XCTAssertNil(FuzzTarget.forecast.rejection(bytes), name)
+        }
+        let bad = try XCTUnwrap(FileManager.default.contents(atPath: "\(Self.fuzzRoot)/corpus/forecast/lstm-two-channels"))
+        XCTAssertNotNil(FuzzTarget.forecast.rejection([UInt8](bad)))
+    }
+
     func testCrashRegressionsReplay() throws {
         for t in FuzzTarget.allCases {
             for path in files("regressions", t) {
