@@ -55,7 +55,7 @@ extern "C" {
 #define TSLM_ERR_CANCELLED          -8  /* a callback returned false */
 #define TSLM_ERR_INTERNAL           -9  /* a bug: please report it with tslm_last_error() */
 #define TSLM_ERR_NO_ANSWER         -10  /* no sampled answer names a choice (tslm_model_analyze) */
-#define TSLM_ERR_ABORTED           -11  /* the session's abort callback stopped the call */
+#define TSLM_ERR_ABORTED           -11  /* an abort callback (or a load progress callback) stopped the call */
 
 /** The library version, e.g. "0.1.0". Static storage. */
 TSLM_API const char *tslm_version(void);
@@ -115,6 +115,19 @@ TSLM_API tslm_model_params tslm_model_default_params(void);
  * (unknown architecture), TSLM_ERR_INVALID_ARGUMENT.
  */
 TSLM_API int32_t tslm_model_load(const char *path, tslm_model_params params, tslm_model **out_model);
+
+/**
+ * Progress of a load (tslm_model_load_with_progress): steps done so far and their total, called
+ * on the loading thread. The steps: each tensor the model reads while it is built (decompressed
+ * when stored with zstd), then, with params.verify_checksums, each tensor's checksum. Returning
+ * false stops the load: TSLM_ERR_ABORTED, *out_model NULL, nothing stays allocated.
+ */
+typedef bool (*tslm_load_progress_callback)(int64_t done, int64_t total, void *user_data);
+
+/** tslm_model_load, calling progress (may be NULL) as it goes; see tslm_load_progress_callback. */
+TSLM_API int32_t tslm_model_load_with_progress(const char *path, tslm_model_params params,
+                                               tslm_load_progress_callback progress, void *user_data,
+                                               tslm_model **out_model);
 
 /**
  * Frees a model. Sessions of the model must be freed first (TSLM_ERR_INVALID_ARGUMENT if any is

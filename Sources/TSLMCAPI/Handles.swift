@@ -70,7 +70,7 @@ struct Registry: ~Copyable {
     var sessionCounts: [UInt: Int] = [:]
 }
 
-let registry = Mutex(Registry())
+let registry = Locked(Registry())
 
 /// The handle of an object: its address.
 func handle(_ object: AnyObject) -> OpaquePointer { OpaquePointer(Unmanaged.passUnretained(object).toOpaque()) }

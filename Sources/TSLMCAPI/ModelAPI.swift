@@ -20,6 +20,20 @@ public func tslm_model_default_params() -> tslm_model_params {
 @c @implementation
 public func tslm_model_load(_ path: UnsafePointer<CChar>!, _ params: tslm_model_params,
                             _ outModel: UnsafeMutablePointer<OpaquePointer?>!) -> Int32 {
+    loadModel(path, params, outModel, progress: nil)
+}
+
+@c @implementation
+public func tslm_model_load_with_progress(_ path: UnsafePointer<CChar>!, _ params: tslm_model_params,
+                                          _ progress: tslm_load_progress_callback!, _ userData: UnsafeMutableRawPointer!,
+                                          _ outModel: UnsafeMutablePointer<OpaquePointer?>!) -> Int32 {
+    loadModel(path, params, outModel, progress: progress.map { callback in { done, total in callback(Int64(done), Int64(total), userData) } })
+}
+
+/// Both loads. `progress(done, total)`: the model's tensors read while it is built, then, with
+/// `verify_checksums`, each tensor checked; false stops the load (TSLM_ERR_ABORTED).
+func loadModel(_ path: UnsafePointer<CChar>?, _ params: tslm_model_params, _ outModel: UnsafeMutablePointer<OpaquePointer?>?,
+               progress: ((Int, Int) -> Bool)?) -> Int32 {
     outModel?.pointee = nil
     return withStatus {
         guard let outModel else { throw CAPIError.invalid("out_model", "is NULL") }
@@ -30,8 +44,22 @@ public func tslm_model_load(_ path: UnsafePointer<CChar>!, _ params: tslm_model_
         guard params.context_length >= 0 else {
             throw CAPIError.invalid("params.context_length", "\(params.context_length) must be ≥ 0 (0 = the model's, at most 4096)")
         }
-        let loaded = try LoadedModel(path: path, mmap: params.use_mmap)
-        if params.verify_checksums { try loaded.file.verify() }
+        let loaded: LoadedModel
+        if let progress {
+            let file = try TSLMFile(path: path, mmap: params.use_mmap)
+            let steps = file.tensors.count * (params.verify_checksums ? 2 : 1)
+            loaded = try LoadedModel(file: file) { done, _ in progress(done, steps) }
+            if params.verify_checksums {
+                try file.verify { done, total in
+                    guard progress(total + done, steps) else {
+                        throw RuntimeError.loadAborted(file: path, done: total + done, total: steps)
+                    }
+                }
+            }
+        } else {
+            loaded = try LoadedModel(path: path, mmap: params.use_mmap)
+            if params.verify_checksums { try loaded.file.verify() }
+        }
         // Families with a text backbone have a context; others (a recurrent forecaster) none.
         let modelContext = loaded.family.language?.backbone.config.contextLength
         let context = params.context_length == 0 ? min(modelContext ?? 0, 4096) : Int(params.context_length)

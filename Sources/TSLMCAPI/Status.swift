@@ -67,7 +67,7 @@ func status(of error: Error) -> Int32 {
         case .unknownArchitecture, .unsupportedDType, .noChatTemplate, .unknownFamily, .unsupportedCPU: return TSLM_ERR_UNSUPPORTED
         case .missingTensor, .badTensorShape, .badHyperparameter, .tokenizer, .missingFamily, .missingValueTokens: return TSLM_ERR_FORMAT
         case .noChoice: return TSLM_ERR_NO_ANSWER
-        case .aborted: return TSLM_ERR_ABORTED
+        case .aborted, .loadAborted: return TSLM_ERR_ABORTED
         case .emptyPrompt, .tokenOutOfRange, .invalidArgument: return TSLM_ERR_INVALID_ARGUMENT
         case .promptTooLong, .contextFull: return TSLM_ERR_CONTEXT_FULL
         case .wrongKind: return TSLM_ERR_WRONG_KIND
@@ -119,7 +119,7 @@ struct LogSink: @unchecked Sendable {
     var userData: UnsafeMutableRawPointer?
 }
 
-let logSink = Mutex(LogSink())
+let logSink = Locked(LogSink())
 
 /// Sends a line to the log callback, if one is set. The library never prints.
 func log(_ level: Int32, _ message: @autoclosure () -> String) {

@@ -40,6 +40,10 @@ public final class TSLMFile: @unchecked Sendable {
     private let byName: [String: Int]
     /// `index_offset`: tensor data and padding lie in [data_offset, indexOffset).
     private let indexOffset: Int
+    /// Called before each `tensorData` read while set; throwing stops the read with that error.
+    /// Set only by the thread that builds a model from a freshly opened file, before the file is
+    /// shared (`LoadedModel`'s load progress), and cleared after.
+    public var tensorReadObserver: ((TensorEntry) throws -> Void)?
 
     /// Opens and validates `path`. With `mmap: false` the file is read into memory.
     public init(path: String, mmap: Bool = true) throws {
@@ -194,6 +198,7 @@ public final class TSLMFile: @unchecked Sendable {
     /// The uncompressed bytes of a tensor: mapped (zero-copy) when stored uncompressed;
     /// otherwise decompressed into an owned buffer after its checksum is verified.
     public func tensorData(_ e: TensorEntry) throws -> TensorData {
+        try tensorReadObserver?(e)
         let stored = storedBytes(e)
         guard e.compressed else { return TensorData(borrowing: stored, owner: file) }
         let sum = XXHash64.hash(stored)
@@ -212,8 +217,8 @@ public final class TSLMFile: @unchecked Sendable {
     }
 
     /// Verifies every tensor's checksum (and that compressed tensors decompress). `progress`
-    /// is called after each tensor with (done, total).
-    public func verify(progress: ((Int, Int) -> Void)? = nil) throws {
+    /// is called after each tensor with (done, total); an error it throws stops the check.
+    public func verify(progress: ((Int, Int) throws -> Void)? = nil) throws {
         for (i, e) in tensors.enumerated() {
             let stored = storedBytes(e)
             let sum = XXHash64.hash(stored)
@@ -222,7 +227,7 @@ public final class TSLMFile: @unchecked Sendable {
             }
             if e.compressed { _ = try tensorData(e) }
             file.release(offset: Int(e.offset), count: Int(e.storedSize))
-            progress?(i + 1, tensors.count)
+            try progress?(i + 1, tensors.count)
         }
         try verifyPadding()
     }

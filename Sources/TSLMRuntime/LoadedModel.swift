@@ -20,6 +20,24 @@ public final class LoadedModel: @unchecked Sendable {
         family = try FamilyRegistry.load(file)
     }
 
+    /// Builds the family of an opened file, reporting progress: `progress(done, total)` is called
+    /// as the family reads its tensors (total: the file's tensor count; a last call with
+    /// (total, total) when the model is built). Returning false stops the load with
+    /// `RuntimeError.loadAborted`; nothing of the model stays allocated.
+    public init(file: TSLMFile, progress: @escaping (Int, Int) -> Bool) throws {
+        try Self.checkCPU()
+        self.file = file
+        let total = file.tensors.count
+        var done = 0
+        file.tensorReadObserver = { [unowned file] _ in
+            guard progress(done, total) else { throw RuntimeError.loadAborted(file: file.path, done: done, total: total) }
+            done = min(done + 1, total)
+        }
+        defer { file.tensorReadObserver = nil }
+        family = try FamilyRegistry.load(file)
+        guard progress(total, total) else { throw RuntimeError.loadAborted(file: file.path, done: total, total: total) }
+    }
+
     /// Throws `RuntimeError.unsupportedCPU` naming what the CPU lacks (`CPUFeatures`).
     public static func checkCPU() throws {
         let missing = CPUFeatures.missing

@@ -28,6 +28,8 @@ public enum RuntimeError: Error, Equatable, Sendable, CustomStringConvertible {
     case noChoice(samples: Int, first: String)
     /// The session's abort check asked to stop a prompt run after `done` of `total` positions.
     case aborted(done: Int, total: Int)
+    /// The load's progress callback asked to stop after `done` of `total` tensors of `file`.
+    case loadAborted(file: String, done: Int, total: Int)
 
     public var description: String {
         switch self {
@@ -53,6 +55,8 @@ public enum RuntimeError: Error, Equatable, Sendable, CustomStringConvertible {
             "the vocabulary lacks \(count) of ChatTime's 10,001 value tokens (the first missing: '\(first)'): this is not a ChatTime model"
         case let .aborted(done, total):
             "aborted by the abort callback after \(done) of \(total) prompt positions (none of them stays in the context)"
+        case let .loadAborted(file, done, total):
+            "loading \(file) was stopped by the progress callback after \(done) of \(total) steps"
         case let .noChoice(samples, first):
             "none of the \(samples) sampled answers names a choice (a), (b) or (c) before its first '.' (the first answer: '\(first)'); ask a multiple-choice question that lists (a), (b) and (c)"
         case let .unknownFamily(name, reserved):

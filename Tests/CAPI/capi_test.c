@@ -455,9 +455,10 @@ static void progress_cb(int64_t done, int64_t total, void *user) {
 
 static void *raise_flag_later(void *user) {
     abort_state *a = user;
-    /* Wait until the run is well under way (64 positions, or 10 s at most). */
+    /* Wait until the run is well under way (64 positions, or 120 s at most: a debug build under
+     * AddressSanitizer runs a batch of 16 positions in ~3 s). */
     struct timespec d = {0, 5 * 1000 * 1000};
-    for (int i = 0; i < 2000 && atomic_load(&a->done) < 64; i++) nanosleep(&d, NULL);
+    for (int i = 0; i < 24000 && atomic_load(&a->done) < 64; i++) nanosleep(&d, NULL);
     a->done_at_flag = atomic_load(&a->done);
     clock_gettime(CLOCK_MONOTONIC, &a->flagged);
     atomic_store(&a->flag, true);
@@ -472,6 +473,56 @@ static int generate_text(tslm_session *s, const char *prompt, char *out, size_t 
     if (st == TSLM_OK) st = tslm_session_generate(s, gp, NULL, NULL);
     if (st == TSLM_OK) st = tslm_session_last_text(s, out, size, &len);
     return st;
+}
+
+/* --- load progress --- */
+
+typedef struct load_watch {
+    int64_t calls, last_done, total, stop_after;
+    int monotonic;
+} load_watch;
+
+static bool watch_load(int64_t done, int64_t total, void *user) {
+    load_watch *w = user;
+    if (w->calls > 0 && (done < w->last_done || total != w->total)) w->monotonic = 0;
+    if (done < 0 || done > total) w->monotonic = 0;
+    w->calls++;
+    w->last_done = done;
+    w->total = total;
+    return w->stop_after == 0 || w->calls < w->stop_after;
+}
+
+static void load_progress_calls(const char *model_path) {
+    tslm_model *m = NULL;
+    tslm_model_params mp = tslm_model_default_params();
+    load_watch w = {0, 0, 0, 0, 1};
+    check_status("load_with_progress: ok", tslm_model_load_with_progress(model_path, mp, watch_load, &w, &m), TSLM_OK);
+    check_true("load_with_progress: called, done never decreases, ends at done == total > 0",
+               w.calls > 1 && w.monotonic && w.total > 0 && w.last_done == w.total);
+    int64_t tensors = w.total;
+    tslm_model_free(m);
+    m = NULL;
+    mp.verify_checksums = true;
+    load_watch v = {0, 0, 0, 0, 1};
+    check_status("load_with_progress: with verify_checksums", tslm_model_load_with_progress(model_path, mp, watch_load, &v, &m), TSLM_OK);
+    check_true("load_with_progress: verifying doubles the steps, ends at done == total",
+               v.monotonic && v.total == 2 * tensors && v.last_done == v.total);
+    tslm_model_free(m);
+    m = NULL;
+    for (int verify = 0; verify < 2; verify++) {
+        mp.verify_checksums = verify;
+        load_watch s = {0, 0, 0, verify ? tensors + 3 : 3, 1};
+        char what[96];
+        snprintf(what, sizeof what, "load_with_progress: callback returns false (%s)", verify ? "while verifying" : "while building");
+        check_status(what, tslm_model_load_with_progress(model_path, mp, watch_load, &s, &m), TSLM_ERR_ABORTED);
+        check_true("load_with_progress: stopped at that call, no model", m == NULL && s.calls == s.stop_after);
+    }
+    mp.verify_checksums = false;
+    check_status("load_with_progress: NULL callback loads", tslm_model_load_with_progress(model_path, mp, NULL, NULL, &m), TSLM_OK);
+    tslm_model_free(m);
+    m = NULL;
+    check_status("load_with_progress: NULL out_model", tslm_model_load_with_progress(model_path, mp, watch_load, &w, NULL), TSLM_ERR_INVALID_ARGUMENT);
+    check_status("load_with_progress: missing file", tslm_model_load_with_progress("/nonexistent.tslm", mp, watch_load, &w, &m), TSLM_ERR_IO);
 }
 
 static void abort_calls(const char *model_path) {
@@ -591,6 +642,7 @@ int main(int argc, char **argv) {
     if (!strcmp(what, "threads") || !strcmp(what, "all")) threads(argv[1]);
     if (!strcmp(what, "bad") || !strcmp(what, "all")) token_calls(argv[1]);
     if (!strcmp(what, "all")) abort_calls(argv[1]);
+    if (!strcmp(what, "bad") || !strcmp(what, "all")) load_progress_calls(argv[1]);
     if (argc > 4) forecaster_calls(argv[4], argv[1]);
     if (argc > 5) chattime_calls(argv[5], argv[4]);
     printf("capi: %d passed, %d failed\n", passed, failed);

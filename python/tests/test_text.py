@@ -197,6 +197,26 @@ def test_progress_and_abort_callbacks(text_model):
         assert s.generate(2) is not None  # still usable
 
 
+def test_load_progress(text_model_path):
+    seen = []
+    with tslm.Model(text_model_path, progress=lambda done, total: seen.append((done, total))) as m:
+        assert m.vocab_size > 0
+    total = seen[-1][1]
+    assert total > 0 and seen[-1] == (total, total)
+    assert all(a <= b for (a, _), (b, _) in zip(seen, seen[1:])) and {t for _, t in seen} == {total}
+    checked = []
+    with tslm.Model(text_model_path, verify_checksums=True, progress=lambda d, t: checked.append((d, t))):
+        pass
+    assert checked[-1] == (2 * total, 2 * total)
+    with pytest.raises(tslm.AbortedError):
+        tslm.Model(text_model_path, progress=lambda done, total: done < 3)
+
+    def broken(done, total):
+        raise KeyError("from the callback")
+    with pytest.raises(KeyError):
+        tslm.Model(text_model_path, progress=broken)
+
+
 def test_abort_from_another_thread_and_callback_errors(text_model):
     import threading
     stop = threading.Event()

@@ -136,6 +136,7 @@ TOKEN_CALLBACK = ctypes.CFUNCTYPE(c_bool, c_char_p, c_void_p)
 LOG_CALLBACK = ctypes.CFUNCTYPE(None, c_int32, c_char_p, c_void_p)
 PROGRESS_CALLBACK = ctypes.CFUNCTYPE(None, c_int64, c_int64, c_void_p)
 ABORT_CALLBACK = ctypes.CFUNCTYPE(c_bool, c_void_p)
+LOAD_PROGRESS_CALLBACK = ctypes.CFUNCTYPE(c_bool, c_int64, c_int64, c_void_p)
 
 _model_p = c_void_p
 _session_p = c_void_p
@@ -152,6 +153,8 @@ _PROTOTYPES = {
     "tslm_set_log_callback": (None, [LOG_CALLBACK, c_void_p]),
     "tslm_model_default_params": (ModelParams, []),
     "tslm_model_load": (c_int32, [c_char_p, ModelParams, POINTER(_model_p)]),
+    "tslm_model_load_with_progress": (c_int32, [c_char_p, ModelParams, LOAD_PROGRESS_CALLBACK, c_void_p,
+                                                POINTER(_model_p)]),
     "tslm_model_free": (c_int32, [_model_p]),
     "tslm_model_kind": (c_int32, [_model_p]),
     "tslm_model_architecture": (c_char_p, [_model_p]),

@@ -182,9 +182,14 @@ class Model(_Handle):
     """
 
     def __init__(self, path, threads: int = 0, *, use_mmap: Optional[bool] = None,
-                 verify_checksums: Optional[bool] = None, context_length: Optional[int] = None):
+                 verify_checksums: Optional[bool] = None, context_length: Optional[int] = None,
+                 progress: Optional[Callable[[int, int], Optional[bool]]] = None):
         """Loads ``path``. threads: worker threads of the model's sessions (0 = all cores);
         context_length: default context of new sessions (0 = min(model, 4096)).
+        progress(done, total) is called as the load goes (tslm_model_load_with_progress): each
+        tensor the model reads, then each checksum with verify_checksums; returning False stops
+        the load with AbortedError (None or True goes on); an exception it raises stops the load
+        and is re-raised.
         Raises TslmIOError (missing file), FormatError (corrupt), UnsupportedError, ..."""
         self._handle: Optional[c_void_p] = None
         self._sessions: "weakref.WeakSet[Session]" = weakref.WeakSet()
@@ -198,7 +203,23 @@ class Model(_Handle):
         if context_length is not None:
             params.context_length = int(context_length)
         handle = c_void_p()
-        check(lib().tslm_model_load(_cstr(os.fsencode(self.path), "path"), params, byref(handle)))
+        path_c = _cstr(os.fsencode(self.path), "path")
+        if progress is None:
+            check(lib().tslm_model_load(path_c, params, byref(handle)))
+        else:
+            raised: list = []
+
+            def on_progress(done, total, _user):
+                try:
+                    return progress(int(done), int(total)) is not False
+                except BaseException as e:
+                    raised.append(e)
+                    return False
+            callback = _lib.LOAD_PROGRESS_CALLBACK(on_progress)
+            status = lib().tslm_model_load_with_progress(path_c, params, callback, None, byref(handle))
+            if raised:
+                raise raised[0]
+            check(status)
         self._handle = handle
 
     # -- lifetime ----------------------------------------------------------------------------
