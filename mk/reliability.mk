@@ -2,11 +2,11 @@
 # conversion. Scripts in tools/; the fuzz harness in Sources/TSLMFuzz + Sources/TSLMFuzzTargets,
 # built into .build-fuzz (libFuzzer + AddressSanitizer), seeds in fuzz/corpus/<target>/.
 
-.PHONY: fuzz fuzz-smoke bitflip bitflip-smoke kill-convert soak reliability
+.PHONY: fuzz fuzz-smoke bitflip bitflip-smoke kill-convert soak stress stress-smoke reliability
 
 ## fuzz: every fuzz target for FUZZ_SECONDS each (default 600), one after another; FUZZ_TARGETS
 ## picks some (tslm safetensors gguf pytorch pickle tokenizer-json sentencepiece series
-## chat-template). New inputs go to .build-fuzz/corpus/, crashes to .build-fuzz/artifacts/.
+## chat-template forecast). New inputs go to .build-fuzz/corpus/, crashes to .build-fuzz/artifacts/.
 FUZZ_SECONDS ?= 600
 FUZZ_TARGETS ?=
 fuzz: deps
@@ -41,8 +41,22 @@ soak: lib
 	$(SWIFT) build $(RELEASE) --product tslm
 	tools/soak_test.sh $(dir $(LIB_BUILT)) $(BIN_RELEASE) $(SOAK_GENERATIONS)
 
+## stress: STRESS_THREADS (default 8) threads with their own sessions on one model for
+## STRESS_SECONDS (default 180), while another thread loads and frees models and tries to free the
+## shared one (Tests/CAPI/stress_test.c): no error, identical texts for identical seeds, every free
+## of a model with a live session refused, RSS growth < 2 MiB after warm-up. stress-smoke (in
+## `make test`): 8 threads for 15 s.
+STRESS_THREADS ?= 8
+STRESS_SECONDS ?= 180
+stress: lib
+	$(SWIFT) build $(RELEASE) --product tslm
+	tools/stress_test.sh $(dir $(LIB_BUILT)) $(BIN_RELEASE) $(STRESS_THREADS) $(STRESS_SECONDS)
+stress-smoke: lib
+	$(SWIFT) build $(RELEASE) --product tslm
+	tools/stress_test.sh $(dir $(LIB_BUILT)) $(BIN_RELEASE) 8 15
+
 ## reliability: the full versions (1,000 flips, 50 + 10 kills, the soak, fuzz for FUZZ_SECONDS per
 ## target).
-reliability: bitflip kill-convert soak fuzz
+reliability: bitflip kill-convert soak stress fuzz
 
-EXTRA_TESTS += fuzz-smoke bitflip-smoke kill-convert soak
+EXTRA_TESTS += fuzz-smoke bitflip-smoke kill-convert soak stress-smoke
