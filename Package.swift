@@ -20,8 +20,9 @@ let kernelSettings: [SwiftSetting] = portable ? [] : [
 let kernelSettings: [SwiftSetting] = []
 #endif
 
-// The library modules (libtslm.so) use only the standard library and libc, no Foundation: a file
-// may use only what it imports itself.
+// The library modules (libtslm.so) and the CLI's (TSLMConvert, TSLMSeriesInput, TSLMCLI) use only
+// the standard library and libc, no Foundation (a static CLI with Foundation's ICU data was 58 MiB):
+// a file may use only what it imports itself.
 let runtimeSettings: [SwiftSetting] = [.enableUpcomingFeature("MemberImportVisibility")]
 
 /// This package's folder (linker flags need absolute paths).
@@ -48,7 +49,7 @@ let package = Package(
         // The .tslm format: dtypes, block quantization, metadata, reader, writer, checksums.
         .target(name: "TSLMFormat", dependencies: ["CZstd"], swiftSettings: runtimeSettings),
         // Importers (safetensors, PyTorch zip, GGUF), architecture name maps, the quantizer.
-        .target(name: "TSLMConvert", dependencies: ["TSLMFormat"]),
+        .target(name: "TSLMConvert", dependencies: ["TSLMFormat"], swiftSettings: runtimeSettings),
         // Compute kernels: scalar references and SIMD versions, the worker pool.
         // cpuid / XCR0 reading for the kernels' CPU check (no tslm_ symbols: kept local).
         .target(name: "CCPUFeatures"),
@@ -69,7 +70,7 @@ let package = Package(
                                                "-Xlinker", "-soname=libtslm.so"])]),
         // Series CSV / JSON files (`tslm run --series`, `tslm eval`): a library so that the fuzz
         // harness reaches the parser.
-        .target(name: "TSLMSeriesInput", dependencies: ["TSLMRuntime"]),
+        .target(name: "TSLMSeriesInput", dependencies: ["TSLMRuntime", "TSLMFormat"], swiftSettings: runtimeSettings),
         // The fuzz targets (one per parser untrusted input reaches), shared by the libFuzzer
         // harness and the corpus replay tests.
         .target(name: "TSLMFuzzTargets", dependencies: ["TSLMConvert", "TSLMFormat", "TSLMRuntime",
@@ -81,9 +82,9 @@ let package = Package(
                           swiftSettings: fuzzing ? [.unsafeFlags(["-parse-as-library"])] : []),
         // The `tslm` command-line tool.
         .executableTarget(name: "TSLMCLI", dependencies: [
-            "TSLMConvert", "TSLMFormat", "TSLMRuntime", "TSLMSeriesInput",
+            "TSLMConvert", "TSLMFormat", "TSLMKernels", "TSLMRuntime", "TSLMSeriesInput", "TSLMTokenizers",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
-        ]),
+        ], swiftSettings: runtimeSettings),
         // Helpers the test targets share (SplitMix64, assertThrows, temporary directories, a
         // GGUF metadata reader); a plain target under Tests/ that imports XCTest.
         .target(name: "TSLMTestSupport", dependencies: ["TSLMFormat"], path: "Tests/TSLMTestSupport"),

@@ -8,6 +8,16 @@ TSLM=${1:-.build/release/tslm}
 GGUF=.cache/models/SmolLM2-135M-Instruct.Q4_1.gguf
 source tools/testlib.sh
 
+# the size budget of the installed CLI: TSLMConvert, TSLMSeriesInput and TSLMCLI use only the
+# standard library and libc (no Foundation, whose ICU data made the static CLI 58 MiB); measure a
+# stripped copy, as `make install` ships it
+strip --strip-unneeded -o "$work/tslm-stripped" "$TSLM"
+cli_bytes=$(stat -c %s "$work/tslm-stripped")
+check "size: stripped tslm CLI is $((cli_bytes / 1024)) KiB, within the 20 MiB budget" test "$cli_bytes" -le $((20 * 1024 * 1024))
+check "ldd: the CLI has no Foundation/ICU dependency" bash -c "! ldd '$TSLM' | grep -Eq 'Foundation|icu|ICU'"
+# (FoundationEssentials, which swift-argument-parser imports, has no ICU and is allowed)
+check "nm: the CLI links no Foundation/ICU code" bash -c "! nm '$TSLM' 2>/dev/null | grep -Eq '\\\$s10Foundation|FoundationInternationalization|ucol_open'"
+
 # Python one-liner over `tslm info --json` output.
 jq_py() { python3 -c "import json,sys; d=json.load(open('$1')); sys.exit(0 if ($2) else 1)"; }
 

@@ -1,5 +1,11 @@
 import ArgumentParser
-import Foundation
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Musl)
+import Musl
+#elseif canImport(Darwin)
+import Darwin
+#endif
 import TSLMFormat
 import TSLMKernels
 import TSLMRuntime
@@ -43,7 +49,7 @@ struct Bench: ParsableCommand {
     var r: Int = 3
 
     @Option(name: .shortAndLong, help: "Worker threads.")
-    var threads: Int = ProcessInfo.processInfo.activeProcessorCount
+    var threads: Int = activeProcessorCount()
 
     @Flag(name: .long, help: "Use an f16 KV cache.")
     var halfCache = false
@@ -74,26 +80,26 @@ struct Bench: ParsableCommand {
                 let x = UnsafeMutablePointer<Float>.allocate(capacity: p * c.hidden)
                 defer { x.deallocate() }
                 try m.embed(Array(ids[0..<p]), into: x)
-                let t0 = Date()
+                let t0 = ContinuousClock.now
                 try logits.withUnsafeMutableBufferPointer {
                     try m.forward(x, count: p, start: 0, cache: cache, pool: pool, output: .lastLogits, into: $0.baseAddress!)
                 }
-                pp.append(Double(p) / Date().timeIntervalSince(t0))
-                let t1 = Date()
+                pp.append(Double(p) / elapsedSeconds(since: t0))
+                let t1 = ContinuousClock.now
                 for i in 0..<n {
                     try m.embed([ids[p + i]], into: x)
                     try logits.withUnsafeMutableBufferPointer {
                         try m.forward(x, count: 1, start: p + i, cache: cache, pool: pool, output: .lastLogits, into: $0.baseAddress!)
                     }
                 }
-                if n > 0 { tg.append(Double(n) / Date().timeIntervalSince(t1)) }
+                if n > 0 { tg.append(Double(n) / elapsedSeconds(since: t1)) }
             }
             func median(_ a: [Double]) -> Double { a.sorted()[a.count / 2] }
             let dtypes = Set(file.tensors.filter { $0.shape.count == 2 }.map(\.dtype.description)).sorted().joined(separator: "+")
             var usage = rusage()
             getrusage(RUSAGE_SELF.rawValue, &usage)
-            print("model \(model) (\(c.architecture), \(dtypes), \(String(format: "%.1f", Double(file.fileSize) / 1e6)) MB) threads \(threads)")
-            print(String(format: "pp%d %.1f tok/s | tg%d %.1f tok/s | peak RSS %.2f GiB", p, median(pp), n, n > 0 ? median(tg) : 0,
+            print("model \(model) (\(c.architecture), \(dtypes), \(String(cFormat: "%.1f", Double(file.fileSize) / 1e6)) MB) threads \(threads)")
+            print(String(cFormat: "pp%ld %.1f tok/s | tg%ld %.1f tok/s | peak RSS %.2f GiB", p, median(pp), n, n > 0 ? median(tg) : 0,
                          Double(usage.ru_maxrss) * 1024 / Double(1 << 30)))
         }
     }

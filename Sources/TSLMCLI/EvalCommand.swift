@@ -1,5 +1,4 @@
 import ArgumentParser
-import Foundation
 import TSLMFormat
 import TSLMKernels
 import TSLMRuntime
@@ -37,7 +36,7 @@ struct Eval: ParsableCommand {
     var n: Int = 200
 
     @Option(name: .shortAndLong, help: "Worker threads (default: all cores).")
-    var threads: Int = ProcessInfo.processInfo.activeProcessorCount
+    var threads: Int = activeProcessorCount()
 
     @Option(name: .long, help: "Evaluate only the first N recordings.")
     var limit: Int?
@@ -56,14 +55,20 @@ struct Eval: ParsableCommand {
 
         init(path: String) throws {
             func bad(_ r: String) -> RuntimeError { .invalidArgument(name: "--prompt \(path)", reason: r) }
-            guard let data = FileManager.default.contents(atPath: path) else { throw bad("cannot be read") }
-            guard let o = (try? JSONSerialization.jsonObject(with: data)) as? [String: Any] else { throw bad("is not a JSON object") }
-            pre = o["pre_prompt"] as? String ?? ""
-            post = o["post_prompt"] as? String ?? ""
-            template = o["series_description_template"] as? String ?? o["series_template"] as? String
-            channels = o["channels"] as? [String]
-            labels = (o["labels"] as? [String])?.map { $0.lowercased() }
-            let name = (o["normalization"] as? [String: Any])?["name"] as? String ?? o["normalization"] as? String ?? o["preset"] as? String
+            guard let data = readFile(path) else { throw bad("cannot be read") }
+            guard let o = (try? JSONValue.parse(data))?.objectValue else { throw bad("is not a JSON object") }
+            /// The value when it is an array of strings only.
+            func strings(_ v: JSONValue?) -> [String]? {
+                guard let items = v?.arrayValue else { return nil }
+                let s = items.compactMap(\.stringValue)
+                return s.count == items.count ? s : nil
+            }
+            pre = o["pre_prompt"]?.stringValue ?? ""
+            post = o["post_prompt"]?.stringValue ?? ""
+            template = o["series_description_template"]?.stringValue ?? o["series_template"]?.stringValue
+            channels = strings(o["channels"])
+            labels = strings(o["labels"])?.map { $0.lowercased() }
+            let name = o["normalization"]?["name"]?.stringValue ?? o["normalization"]?.stringValue ?? o["preset"]?.stringValue
             if let name {
                 guard let p = SeriesPreset(rawValue: name) else {
                     throw bad("normalization '\(name)' is not a preset (\(SeriesPreset.allCases.map(\.rawValue).joined(separator: ", ")))")
@@ -85,7 +90,7 @@ struct Eval: ParsableCommand {
             }
             let session = try TextSession(loaded, pool: ThreadPool(threads: threads))
             var golds: [String] = [], preds: [String] = []
-            let t0 = Date()
+            let t0 = ContinuousClock.now
             var generated = 0
             for (index, label, path) in recordings.prefix(limit ?? .max) {
                 var file = try SeriesFile.read(path)
@@ -99,20 +104,20 @@ struct Eval: ParsableCommand {
                 golds.append(label)
                 preds.append(prediction)
                 say("\(index)\t\(label)\t\(prediction)\t\(prediction == label ? "ok" : "WRONG")")
-                if verbose { say("  " + r.text.replacingOccurrences(of: "\n", with: "\n  ")) }
+                if verbose { say("  " + r.text.unicodeScalars.split(separator: "\n", omittingEmptySubsequences: false).map { String($0) }.joined(separator: "\n  ")) }
             }
             let labels = spec.labels ?? Array(Set(golds)).sorted()
             let correct = zip(preds, golds).filter { $0 == $1 }.count
             let accuracy = golds.isEmpty ? 0 : Double(correct) / Double(golds.count)
-            say("accuracy \(String(format: "%.3f", accuracy)) (\(correct)/\(golds.count))  macro-F1 \(String(format: "%.3f", macroF1(preds, golds, labels: labels)))")
-            let seconds = Date().timeIntervalSince(t0)
-            Terminal.error("\(golds.count) recordings in \(String(format: "%.1f", seconds)) s, \(generated) tokens generated")
+            say("accuracy \(String(cFormat: "%.3f", accuracy)) (\(correct)/\(golds.count))  macro-F1 \(String(cFormat: "%.3f", macroF1(preds, golds, labels: labels)))")
+            let seconds = elapsedSeconds(since: t0)
+            Terminal.error("\(golds.count) recordings in \(String(cFormat: "%.1f", seconds)) s, \(generated) tokens generated")
         }
     }
 
     /// `<idx>_<label>.csv` files of --dir, by index.
     func listRecordings() throws -> [(Int, String, String)] {
-        guard let names = try? FileManager.default.contentsOfDirectory(atPath: dir) else {
+        guard let names = FileSystem.directoryEntries(dir) else {
             throw RuntimeError.invalidArgument(name: "--dir", reason: "\(dir) cannot be listed")
         }
         let found: [(Int, String, String)] = names.compactMap { n in

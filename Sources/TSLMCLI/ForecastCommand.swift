@@ -1,5 +1,11 @@
 import ArgumentParser
-import Foundation
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Musl)
+import Musl
+#elseif canImport(Darwin)
+import Darwin
+#endif
 import TSLMFormat
 import TSLMKernels
 import TSLMRuntime
@@ -79,7 +85,7 @@ struct ForecastCmd: ParsableCommand {
     var context: String?
 
     @Option(name: .shortAndLong, help: "Worker threads (default: all cores).")
-    var threads: Int = ProcessInfo.processInfo.activeProcessorCount
+    var threads: Int = activeProcessorCount()
 
     /// The request for `history` (with its float64 text values, `precise`), with the sampling options.
     func request(_ history: [[Float]], precise: [[Double]]? = nil, horizon: Int, levels: [Float]) -> ForecastRequest {
@@ -94,7 +100,7 @@ struct ForecastCmd: ParsableCommand {
         guard let quantiles else { return forecaster.drawsSamples && !greedy ? [0.1, 0.9] : [] }
         if quantiles == "none" { return [] }
         return try quantiles.split(separator: ",").map {
-            guard let q = Float($0.trimmingCharacters(in: .whitespaces)), q > 0, q < 1 else {
+            guard let q = Float($0.trimmingHorizontalSpace()), q > 0, q < 1 else {
                 throw ValidationError("--quantiles: '\($0)' is not a level in (0, 1)")
             }
             return q
@@ -138,16 +144,19 @@ struct ForecastCmd: ParsableCommand {
             }
             let f = try loaded.forecast(request(history, precise: precise, horizon: h, levels: levels), pool: pool)
             if json {
-                var object: [String: Any] = ["model": model, "family": loaded.family.name, "horizon": h, "channels": outputs,
-                                             "point": f.point.map { $0.map(jsonNumber) }]
+                var object: [String: JSONOutput] = [
+                    "model": .string(model), "family": .string(loaded.family.name), "horizon": .int(h),
+                    "channels": .array(outputs.map(JSONOutput.string)),
+                    "point": .array(f.point.map { .array($0.map(jsonNumber)) }),
+                ]
                 if !levels.isEmpty {
-                    object["quantile_levels"] = levels.map { Double("\($0)") ?? Double($0) }  // 0.1, not 0.10000000149
-                    object["quantiles"] = f.quantiles.map { $0.map { $0.map(jsonNumber) } }
+                    object["quantile_levels"] = .array(levels.map { .double(Double("\($0)") ?? Double($0)) })  // 0.1, not 0.10000000149
+                    object["quantiles"] = .array(f.quantiles.map { .array($0.map { .array($0.map(jsonNumber)) }) })
                 }
-                if forecaster.drawsSamples { object["greedy"] = greedy; object["seed"] = seed }
-                try printJSON(object)
+                if forecaster.drawsSamples { object["greedy"] = .bool(greedy); object["seed"] = .uint(seed) }
+                printJSON(.object(object))
             } else {
-                let bandNames = levels.map { "q" + String(format: "%g", Double($0)) }
+                let bandNames = levels.map { "q" + String(cFormat: "%g", Double($0)) }
                 say("step\t" + outputs.flatMap { o in [o] + bandNames.map { "\(o) \($0)" } }.joined(separator: "\t"))
                 for t in 0..<h {
                     say("\(t + 1)\t" + f.point.indices.flatMap { o in
@@ -216,25 +225,26 @@ struct ForecastCmd: ParsableCommand {
         }
         let metrics = ["mae", "rmse", "smape", "mase"]
         if json {
-            try printJSON(["model": model, "family": loaded.family.name, "horizon": horizon, "season": season,
-                           "windows": ranges.map { ["origin": $0.lowerBound, "end": $0.upperBound] },
-                           "scores": scores.mapValues { s in Dictionary(uniqueKeysWithValues: metrics.map { ($0, mean(s[$0] ?? [])) }) }])
+            printJSON(.object([
+                "model": .string(model), "family": .string(loaded.family.name), "horizon": .int(horizon), "season": .int(season),
+                "windows": .array(ranges.map { .object(["origin": .int($0.lowerBound), "end": .int($0.upperBound)]) }),
+                "scores": .object(scores.mapValues { s in .object(Dictionary(uniqueKeysWithValues: metrics.map { ($0, .double(mean(s[$0] ?? []))) })) }),
+            ]))
         } else {
             say("\(ranges.count) window(s) of \(horizon) steps (origins \(ranges.map { String($0.lowerBound) }.joined(separator: ", "))), season \(season)")
-            say("forecaster".padding(toLength: 16, withPad: " ", startingAt: 0) + metrics.map { $0.uppercased().padding(toLength: 12, withPad: " ", startingAt: 0) }.joined())
+            say("forecaster".padded(to: 16) + metrics.map { $0.uppercased().padded(to: 12) }.joined())
             for who in ["model", "seasonal_naive"] {
                 let label = who == "model" ? loaded.family.name : "seasonal-naive"
-                say(label.padding(toLength: 16, withPad: " ", startingAt: 0)
-                    + metrics.map { String(format: "%.4f", mean(scores[who]?[$0] ?? [])).padding(toLength: 12, withPad: " ", startingAt: 0) }.joined())
+                say(label.padded(to: 16) + metrics.map { String(cFormat: "%.4f", mean(scores[who]?[$0] ?? [])).padded(to: 12) }.joined())
             }
         }
         if let plot { try write(try ForecastPlot.multi(lastPanels, title: "\(title): last evaluation window"), to: plot) }
     }
 
-    func format(_ v: Float) -> String { String(format: "%.6g", Double(v)) }
+    func format(_ v: Float) -> String { String(cFormat: "%.6g", Double(v)) }
 
     /// NaN (a step no sampled path gave a value for) as JSON null.
-    func jsonNumber(_ v: Float) -> Any { v.isNaN ? NSNull() : Double(v) }
+    func jsonNumber(_ v: Float) -> JSONOutput { v.isNaN ? .null : .double(Double(v)) }
 
     /// The plot's band: the outermost of the quantiles asked for.
     func band(_ f: Forecast, channel o: Int, levels: [Float]) -> ForecastPlot.Band? {
@@ -245,16 +255,14 @@ struct ForecastCmd: ParsableCommand {
                                  label: "\(Int((levels[lo] * 100).rounded()))–\(Int((levels[hi] * 100).rounded()))%")
     }
 
-    func printJSON(_ object: Any) throws {
-        let data = try JSONSerialization.data(withJSONObject: object, options: [.prettyPrinted, .sortedKeys])
-        FileHandle.standardOutput.write(data)
-        FileHandle.standardOutput.write(Data("\n".utf8))
+    func printJSON(_ object: JSONOutput) {
+        writeStdout(object.text(pretty: true) + "\n")
     }
 
     /// Writes `text` to `path` through a temporary file renamed into place.
     func write(_ text: String, to path: String) throws {
         let tmp = path + ".tmp-\(getpid())"
-        guard FileManager.default.createFile(atPath: tmp, contents: Data(text.utf8)) else {
+        guard writeFile(Array(text.utf8), to: tmp) else {
             throw RuntimeError.invalidArgument(name: "--plot", reason: "cannot write \(path)")
         }
         guard rename(tmp, path) == 0 else {

@@ -1,5 +1,4 @@
 import ArgumentParser
-import Foundation
 import TSLMConvert
 import TSLMFormat
 
@@ -27,8 +26,7 @@ struct Info: ParsableCommand {
             let file = try TSLMFile(path: model)
             let report = ModelReport(file: file)
             if json {
-                let data = try JSONSerialization.data(withJSONObject: report.json, options: [.prettyPrinted, .sortedKeys])
-                print(String(decoding: data, as: UTF8.self))
+                print(report.json.text(pretty: true))
             } else {
                 print(report.text(listTensors: !noTensors), terminator: "")
             }
@@ -79,56 +77,58 @@ struct ModelReport {
         file.metadata.entries.filter { isHyperparameter($0.key) }
     }
 
-    var tokenizerSummary: [String: Any] {
+    var tokenizerSummary: [String: JSONOutput] {
         let m = file.metadata
-        var t: [String: Any] = [:]
-        if let v = m.string("tokenizer.model") { t["model"] = v }
-        if let v = m.string("tokenizer.pre") { t["pre"] = v }
-        if let a = m.array("tokenizer.tokens") { t["tokens"] = a.count }
-        if let a = m.array("tokenizer.merges") { t["merges"] = a.count }
-        if let a = m.array("tokenizer.scores") { t["scores"] = a.count }
+        var t: [String: JSONOutput] = [:]
+        if let v = m.string("tokenizer.model") { t["model"] = .string(v) }
+        if let v = m.string("tokenizer.pre") { t["pre"] = .string(v) }
+        if let a = m.array("tokenizer.tokens") { t["tokens"] = .int(a.count) }
+        if let a = m.array("tokenizer.merges") { t["merges"] = .int(a.count) }
+        if let a = m.array("tokenizer.scores") { t["scores"] = .int(a.count) }
         for k in ["bos_token_id", "eos_token_id", "pad_token_id", "unknown_token_id"] {
-            if let v = m.int("tokenizer." + k) { t[k] = v }
+            if let v = m.int("tokenizer." + k) { t[k] = .int(v) }
         }
-        for k in ["add_bos_token", "add_eos_token"] { if let v = m.bool("tokenizer." + k) { t[k] = v } }
-        if let s = m.string("tokenizer.chat_template") { t["chat_template_bytes"] = s.utf8.count }
-        if let s = m.string("tokenizer.huggingface.json") { t["huggingface_json_bytes"] = s.utf8.count }
+        for k in ["add_bos_token", "add_eos_token"] { if let v = m.bool("tokenizer." + k) { t[k] = .bool(v) } }
+        if let s = m.string("tokenizer.chat_template") { t["chat_template_bytes"] = .int(s.utf8.count) }
+        if let s = m.string("tokenizer.huggingface.json") { t["huggingface_json_bytes"] = .int(s.utf8.count) }
         return t
     }
 
-    var json: [String: Any] {
-        var metadata: [String: Any] = [:]
+    var json: JSONOutput {
+        var metadata: [String: JSONOutput] = [:]
         for (k, v) in file.metadata.entries { metadata[k] = jsonValue(v) }
-        let tensors: [[String: Any]] = file.tensors.map {
-            ["name": $0.name, "dtype": $0.dtype.description, "shape": $0.shape, "bytes": $0.size,
-             "stored_bytes": $0.storedSize, "compressed": $0.compressed, "offset": $0.offset]
+        let tensors: [JSONOutput] = file.tensors.map {
+            .object(["name": .string($0.name), "dtype": .string($0.dtype.description), "shape": .array($0.shape.map(JSONOutput.int)),
+                     "bytes": .uint($0.size), "stored_bytes": .uint($0.storedSize), "compressed": .bool($0.compressed),
+                     "offset": .uint($0.offset)])
         }
-        return [
-            "file": file.path, "file_size": file.fileSize, "format_version": Int(TSLMFormat.version),
-            "architecture": architecture, "family": file.metadata.string(MetadataKeys.family) ?? NSNull(), "parameter_count": parameterCount,
-            "tokenizer": tokenizerSummary, "metadata": metadata, "tensors": tensors,
-            "tensor_count": file.tensors.count,
-            "tensor_bytes": file.tensors.reduce(UInt64(0)) { $0 + $1.size },
-        ]
+        return .object([
+            "file": .string(file.path), "file_size": .uint(file.fileSize), "format_version": .int(Int(TSLMFormat.version)),
+            "architecture": .string(architecture), "family": file.metadata.string(MetadataKeys.family).map(JSONOutput.string) ?? .null,
+            "parameter_count": .int(parameterCount),
+            "tokenizer": .object(tokenizerSummary), "metadata": .object(metadata), "tensors": .array(tensors),
+            "tensor_count": .int(file.tensors.count),
+            "tensor_bytes": .uint(file.tensors.reduce(UInt64(0)) { $0 + $1.size }),
+        ])
     }
 
     /// Arrays longer than 16 elements are summarized as {type, count}.
-    func jsonValue(_ v: MetadataValue) -> Any {
+    func jsonValue(_ v: MetadataValue) -> JSONOutput {
         switch v {
-        case let .string(s): return s
-        case let .bool(b): return b
-        case let .f32(f): return Double(f)
-        case let .f64(d): return d
+        case let .string(s): return .string(s)
+        case let .bool(b): return .bool(b)
+        case let .f32(f): return .double(Double(f))
+        case let .f64(d): return .double(d)
         case let .array(a):
-            if a.count > 16 { return ["type": a.elementType.description, "count": a.count] }
+            if a.count > 16 { return .object(["type": .string(a.elementType.description), "count": .int(a.count)]) }
             switch a {
-            case let .string(s): return s
-            case let .f32(f): return f.map(Double.init)
-            case let .f64(f): return f
-            case let .bool(b): return b
-            default: return a.intValues ?? []
+            case let .string(s): return .array(s.map(JSONOutput.string))
+            case let .f32(f): return .array(f.map { .double(Double($0)) })
+            case let .f64(f): return .array(f.map(JSONOutput.double))
+            case let .bool(b): return .array(b.map(JSONOutput.bool))
+            default: return .array((a.intValues ?? []).map(JSONOutput.int))
             }
-        default: return v.intValue ?? 0
+        default: return .int(v.intValue ?? 0)
         }
     }
 
@@ -150,7 +150,7 @@ struct ModelReport {
         let t = tokenizerSummary
         if !t.isEmpty {
             out += "tokenizer\n"
-            for k in t.keys.sorted() { row(k, "\(t[k]!)") }
+            for k in t.keys.sorted() { row(k, t[k]!.plainText) }
         }
         let others = m.entries.filter {
             !$0.key.hasPrefix("general.") && !$0.key.hasPrefix("tokenizer.") && !isHyperparameter($0.key)

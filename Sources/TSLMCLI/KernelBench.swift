@@ -1,4 +1,10 @@
-import Foundation
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Musl)
+import Musl
+#elseif canImport(Darwin)
+import Darwin
+#endif
 import TSLMFormat
 import TSLMKernels
 
@@ -59,8 +65,8 @@ enum KernelBench {
                 }
                 let flops = 2 * Double(s.rows) * Double(s.cols) * Double(tokens)
                 let gemm = prefill(gemm: true), rowdot = prefill(gemm: false)
-                let label = (s.name + String(repeating: " ", count: 16)).prefix(16) + String(format: "%5dx%-5d ", s.rows, s.cols)
-                print(label + (dtype.description + "     ").prefix(6) + String(format: " %8.1f %14.1f %15.1f",
+                let label = (s.name + String(repeating: " ", count: 16)).prefix(16) + String(cFormat: "%5ldx%-5ld ", s.rows, s.cols)
+                print(label + (dtype.description + "     ").prefix(6) + String(cFormat: " %8.1f %14.1f %15.1f",
                              Double(bytes) / decode / 1e9, flops / gemm / 1e9, flops / rowdot / 1e9))
             }
         }

@@ -1,8 +1,15 @@
 import ArgumentParser
-import Foundation
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Musl)
+import Musl
+#elseif canImport(Darwin)
+import Darwin
+#endif
 import TSLMFormat
 import TSLMKernels
 import TSLMRuntime
+import TSLMTokenizers
 
 /// `tslm perplexity`: llama-perplexity's protocol on a text file, and the KL divergence of a
 /// model's next-token distributions to a reference model's (saved by `--save-logits`).
@@ -49,7 +56,7 @@ struct Perplexity: ParsableCommand {
     var chunks: Int?
 
     @Option(name: .shortAndLong, help: "Worker threads (default: all cores).")
-    var threads: Int = ProcessInfo.processInfo.activeProcessorCount
+    var threads: Int = activeProcessorCount()
 
     @Option(name: .customLong("save-logits"), help: "Write the scored log-probabilities to this file (a reference for --kl-divergence).")
     var saveLogits: String?
@@ -69,10 +76,10 @@ struct Perplexity: ParsableCommand {
         guard chunks.map({ $0 >= 1 }) ?? true else { throw ValidationError("--chunks must be ≥ 1") }
         guard saveLogits == nil || klDivergence == nil else { throw ValidationError("--save-logits and --kl-divergence do not go together") }
         try runReportingErrors {
-            guard let data = FileManager.default.contents(atPath: file) else {
+            guard let data = readFile(file) else {
                 throw RuntimeError.invalidArgument(name: "-f", reason: "\(file) cannot be read")
             }
-            guard let text = String(data: data, encoding: .utf8) else {
+            guard let text = String(validating: data, as: UTF8.self) else {
                 throw RuntimeError.invalidArgument(name: "-f", reason: "\(file) is not UTF-8 text")
             }
             try LoadedModel.checkCPU()
@@ -104,7 +111,7 @@ struct Perplexity: ParsableCommand {
             var stats = NLLStats(), kl = KLStats()
             var logProbs = [Float](repeating: 0, count: vocab)
             if saveImatrix != nil { Kernels.activationStatistics = ActivationStatistics() }
-            let t0 = Date()
+            let t0 = ContinuousClock.now
             for w in 0..<windows {
                 var ids = Array(tokens[(w * ctx)..<((w + 1) * ctx)])
                 if let bos { ids[0] = bos }
@@ -121,33 +128,34 @@ struct Perplexity: ParsableCommand {
                         kl.add(reference: reference.row(window: w, position: j - first, scored: scoredPerWindow), model: logProbs)
                     }
                 }
-                Terminal.write("[\(w + 1)]\(String(format: "%.4f", stats.perplexity))," + (w + 1 == windows ? "\n" : ""))
+                Terminal.write("[\(w + 1)]\(String(cFormat: "%.4f", stats.perplexity))," + (w + 1 == windows ? "\n" : ""))
             }
             try writer?.finish()
             if let saveImatrix, let stats = Kernels.activationStatistics {
                 Kernels.activationStatistics = nil
                 try ImportanceMatrixFile.write(stats, file: loaded.file, to: saveImatrix)
             }
-            let seconds = Date().timeIntervalSince(t0)
+            let seconds = elapsedSeconds(since: t0)
             let tokPerSec = Double(windows * ctx) / seconds
-            let line = String(format: "Final estimate: PPL = %.4f +/- %.5f", stats.perplexity, stats.perplexityError)
+            let line = String(cFormat: "Final estimate: PPL = %.4f +/- %.5f", stats.perplexity, stats.perplexityError)
             if json {
-                var obj: [String: Any] = ["ppl": stats.perplexity, "ppl_error": stats.perplexityError, "tokens_scored": stats.count,
-                                          "windows": windows, "ctx": ctx, "model": model, "text": file]
+                var obj: [String: JSONOutput] = [
+                    "ppl": .double(stats.perplexity), "ppl_error": .double(stats.perplexityError), "tokens_scored": .int(stats.count),
+                    "windows": .int(windows), "ctx": .int(ctx), "model": .string(model), "text": .string(file),
+                ]
                 if reference != nil {
-                    obj["kld_mean"] = kl.mean; obj["kld_error"] = kl.error; obj["kld_max"] = kl.maximum
-                    obj["same_top_fraction"] = kl.sameTopFraction
+                    obj["kld_mean"] = .double(kl.mean); obj["kld_error"] = .double(kl.error); obj["kld_max"] = .double(kl.maximum)
+                    obj["same_top_fraction"] = .double(kl.sameTopFraction)
                 }
-                let out = try JSONSerialization.data(withJSONObject: obj, options: [.sortedKeys])
-                FileHandle.standardOutput.write(out + Data("\n".utf8))
+                writeStdout(JSONOutput.object(obj).text() + "\n")
             } else {
                 say(line)
                 if reference != nil {
-                    say(String(format: "KL divergence to reference: mean %.6f +/- %.6f, max %.4f; same top token %.2f%%",
+                    say(String(cFormat: "KL divergence to reference: mean %.6f +/- %.6f, max %.4f; same top token %.2f%%",
                                kl.mean, kl.error, kl.maximum, 100 * kl.sameTopFraction))
                 }
             }
-            Terminal.error(String(format: "%d tokens scored, %.1f s (%.1f tok/s)", stats.count, seconds, tokPerSec))
+            Terminal.error(String(cFormat: "%ld tokens scored, %.1f s (%.1f tok/s)", stats.count, seconds, tokPerSec))
         }
     }
 }
@@ -158,8 +166,8 @@ func logSoftmax(_ logits: UnsafeBufferPointer<Float>, into out: inout [Float]) {
     var mx = -Float.infinity
     for v in logits { mx = max(mx, v) }
     var sum = 0.0
-    for v in logits { sum += Double(Foundation.exp(v - mx)) }
-    let lse = Float(Foundation.log(sum))
+    for v in logits { sum += Double(exp(v - mx)) }
+    let lse = Float(log(sum))
     for i in 0..<logits.count { out[i] = logits[i] - mx - lse }
 }
 
@@ -174,7 +182,7 @@ struct NLLStats {
         sumSquares += nll * nll
     }
 
-    var perplexity: Double { Foundation.exp(sum / Double(max(count, 1))) }
+    var perplexity: Double { exp(sum / Double(max(count, 1))) }
 
     /// ppl · sqrt(var(NLL) / (count − 1)): llama-perplexity's "±" (0 with fewer than 2 tokens).
     var perplexityError: Double {
@@ -198,7 +206,7 @@ struct KLStats {
             let r = halfToFloat(reference[i])
             if r > refBest { refBest = r; refTop = i }
             if model[i] > modelBest { modelBest = model[i]; modelTop = i }
-            let p = Foundation.exp(Double(r))
+            let p = exp(Double(r))
             if p > 0 { kld += p * (Double(r) - Double(model[i])) }
         }
         count += 1
@@ -255,32 +263,34 @@ struct LogProbFile {
     }
 
     final class Writer {
-        private let handle: FileHandle
+        private var fd: Int32
         private let path: String
         private var buffer: [UInt16]
 
         init(path: String, ctx: Int, windows: Int, vocab: Int, tokens: [Int32]) throws {
             self.path = path
-            guard FileManager.default.createFile(atPath: path + ".part", contents: nil),
-                  let h = FileHandle(forWritingAtPath: path + ".part") else {
+            fd = open(path + ".part", O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o666)
+            guard fd >= 0 else {
                 throw RuntimeError.invalidArgument(name: "--save-logits", reason: "\(path) cannot be written")
             }
-            handle = h
             buffer = [UInt16](repeating: 0, count: vocab)
-            var header = Data(LogProbFile.magic)
+            var header = LogProbFile.magic
             for v in [1, ctx, windows, vocab] { withUnsafeBytes(of: UInt32(v).littleEndian) { header.append(contentsOf: $0) } }
             for t in tokens { withUnsafeBytes(of: t.littleEndian) { header.append(contentsOf: $0) } }
-            handle.write(header)
+            try header.withUnsafeBytes { try FileSystem.writeAll(fd, $0, path: path + ".part") }
         }
+
+        deinit { if fd >= 0 { close(fd) } }
 
         func append(_ logProbs: [Float]) throws {
             for i in 0..<logProbs.count { buffer[i] = floatToHalf(logProbs[i]).littleEndian }
-            buffer.withUnsafeBytes { handle.write(Data($0)) }
+            try buffer.withUnsafeBytes { try FileSystem.writeAll(fd, $0, path: path + ".part") }
         }
 
         func finish() throws {
-            try handle.close()
-            guard rename(path + ".part", path) == 0 else {
+            let closed = close(fd)
+            fd = -1
+            guard closed == 0, rename(path + ".part", path) == 0 else {
                 throw RuntimeError.invalidArgument(name: "--save-logits", reason: "\(path) cannot be written")
             }
         }
@@ -298,7 +308,7 @@ enum ImportanceMatrixFile {
         for e in file.tensors where !e.compressed && e.shape.count == 2 {
             if let p = file.storedBytes(e).baseAddress { names[Int(bitPattern: p)] = e.name }
         }
-        var out = Data(magic)
+        var out = magic
         func u32(_ v: Int) { withUnsafeBytes(of: UInt32(v).littleEndian) { out.append(contentsOf: $0) } }
         let entries = stats.byMatrix.compactMap { key, c in names[key].map { ($0, c) } }.sorted { $0.0 < $1.0 }
         u32(1); u32(entries.count)
@@ -308,7 +318,7 @@ enum ImportanceMatrixFile {
             withUnsafeBytes(of: UInt64(c.count).littleEndian) { out.append(contentsOf: $0) }
             for s in c.sumSquares { withUnsafeBytes(of: Float(s / Double(max(c.count, 1))).bitPattern.littleEndian) { out.append(contentsOf: $0) } }
         }
-        guard FileManager.default.createFile(atPath: path, contents: out) else {
+        guard writeFile(out, to: path) else {
             throw RuntimeError.invalidArgument(name: "--save-imatrix", reason: "\(path) cannot be written")
         }
         Terminal.error("wrote \(path): \(entries.count) matrices")
@@ -316,8 +326,7 @@ enum ImportanceMatrixFile {
 
     static func read(_ path: String) throws -> [String: [Float]] {
         func bad(_ why: String) -> RuntimeError { RuntimeError.invalidArgument(name: "--imatrix", reason: "\(path): \(why)") }
-        guard let data = FileManager.default.contents(atPath: path) else { throw bad("cannot be read") }
-        let b = [UInt8](data)
+        guard let b = readFile(path) else { throw bad("cannot be read") }
         var at = 0
         func take(_ n: Int) throws -> ArraySlice<UInt8> {
             guard n >= 0, at + n <= b.count else { throw bad("truncated") }
@@ -332,8 +341,10 @@ enum ImportanceMatrixFile {
             let cols = try u32()
             _ = try take(8)
             let raw = try take(4 * cols)
-            out[name] = stride(from: raw.startIndex, to: raw.endIndex, by: 4).map { i in
-                Float(bitPattern: UInt32(b[i]) | UInt32(b[i + 1]) << 8 | UInt32(b[i + 2]) << 16 | UInt32(b[i + 3]) << 24)
+            out[name] = stride(from: raw.startIndex, to: raw.endIndex, by: 4).map { (i: Int) -> Float in
+                let lo = UInt32(b[i]) | UInt32(b[i + 1]) << 8
+                let hi = UInt32(b[i + 2]) << 16 | UInt32(b[i + 3]) << 24
+                return Float(bitPattern: lo | hi)
             }
         }
         guard at == b.count else { throw bad("trailing bytes") }

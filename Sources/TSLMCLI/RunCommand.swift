@@ -1,8 +1,8 @@
 import ArgumentParser
-import Foundation
 import TSLMFormat
 import TSLMKernels
 import TSLMRuntime
+import TSLMTokenizers
 
 struct Run: ParsableCommand {
     static let configuration = CommandConfiguration(
@@ -72,7 +72,7 @@ struct Run: ParsableCommand {
     var seed: UInt64 = 0x5EED
 
     @Option(name: .shortAndLong, help: "Worker threads (default: all cores).")
-    var threads: Int = ProcessInfo.processInfo.activeProcessorCount
+    var threads: Int = activeProcessorCount()
 
     @Option(name: .customLong("ctx"), help: "Context length (KV cache positions; default min(model, 4096)).")
     var contextLength: Int?
@@ -145,7 +145,7 @@ struct Run: ParsableCommand {
             var ids: [Int32]
             if let tokenIDs {
                 ids = try tokenIDs.split(separator: ",").map {
-                    guard let v = Int32($0.trimmingCharacters(in: .whitespaces)) else {
+                    guard let v = Int32($0.trimmingHorizontalSpace()) else {
                         throw RuntimeError.invalidArgument(name: "--token-ids", reason: "'\($0)' is not an integer")
                     }
                     return v
@@ -156,7 +156,7 @@ struct Run: ParsableCommand {
             guard !ids.isEmpty else { throw RuntimeError.emptyPrompt }
             if let logitsOut { try writePromptLogits(loaded, ids, pool: pool, to: logitsOut) }
             let result = try session.generate(promptTokens: ids, maxTokens: n, sampler: samplerParams, stop: stops) { piece in
-                FileHandle.standardOutput.write(Data(piece.utf8))
+                writeStdout(piece)
                 return true
             }
             print("")
@@ -166,7 +166,7 @@ struct Run: ParsableCommand {
         }
     }
 
-    func fmt(_ v: Double) -> String { String(format: "%.1f", v) }
+    func fmt(_ v: Double) -> String { String(cFormat: "%.1f", v) }
 
     /// ChatTime: a multiple-choice question (-p) about one series (--series).
     func runAnalysis(_ chatTime: ChatTimeFamily, pool: ThreadPool) throws {
@@ -189,7 +189,7 @@ struct Run: ParsableCommand {
         var counts: [String: Int] = [:]
         for c in a.choices { counts[c ?? "none", default: 0] += 1 }
         let summary = counts.keys.sorted().map { "\($0) \(counts[$0]!)" }.joined(separator: ", ")
-        FileHandle.standardError.write(Data("votes of \(a.choices.count) answer(s): \(summary)\n".utf8))
+        Terminal.error("votes of \(a.choices.count) answer(s): \(summary)")
         say("Answer: \(a.answer)")
     }
 
@@ -217,7 +217,7 @@ struct Run: ParsableCommand {
                                     pre: pre, template: seriesText, post: prompt.isEmpty ? nil : prompt,
                                     preset: preset.flatMap(SeriesPreset.init(rawValue:)))
         let result = try session.generate(maxTokens: n, sampler: samplerParams, stop: stop) { piece in
-            FileHandle.standardOutput.write(Data(piece.utf8))
+            writeStdout(piece)
             return true
         }
         say("")
@@ -232,8 +232,7 @@ struct Run: ParsableCommand {
     func writePromptLogits(_ loaded: LoadedModel, _ ids: [Int32], pool: ThreadPool, to path: String) throws {
         let session = try TextSession(loaded, contextLength: ids.count, pool: pool)
         let logits = try session.run(PromptRows(tokens: ids), output: .allLogits)
-        let data = logits.withUnsafeBufferPointer { Data(buffer: $0) }
-        guard FileManager.default.createFile(atPath: path, contents: data) else {
+        guard writeFile(logits, to: path) else {
             throw RuntimeError.invalidArgument(name: "--logits-out", reason: "cannot write \(path)")
         }
     }

@@ -31,6 +31,8 @@ enum Terminal {
 extension String {
     func leftPad(_ n: Int) -> String { count >= n ? self : String(repeating: " ", count: n - count) + self }
     func rightPad(_ n: Int) -> String { count >= n ? self : self + String(repeating: " ", count: n - count) }
+    /// Exactly `n` characters: cut, or padded with spaces on the right.
+    func padded(to n: Int) -> String { String(prefix(n)).rightPad(n) }
 }
 
 /// 1234567 → "1.18 MiB".

@@ -1,6 +1,6 @@
 import ArgumentParser
-import Foundation
 import TSLMRuntime
+import TSLMTokenizers
 
 struct Tokenize: ParsableCommand {
     static let configuration = CommandConfiguration(
@@ -48,10 +48,10 @@ struct Tokenize: ParsableCommand {
         try runReportingErrors {
             var text = prompt ?? ""
             if let file {
-                guard let data = FileManager.default.contents(atPath: file) else {
+                guard let data = readFile(file) else {
                     throw RuntimeError.invalidArgument(name: "-f", reason: "\(file) cannot be read")
                 }
-                guard let s = String(data: data, encoding: .utf8) else {
+                guard let s = String(validating: data, as: UTF8.self) else {
                     throw RuntimeError.invalidArgument(name: "-f", reason: "\(file) is not UTF-8 text")
                 }
                 text = s
@@ -61,8 +61,8 @@ struct Tokenize: ParsableCommand {
             let ids = tokenizer.encode(text, addSpecial: !noSpecial, parseSpecial: !noParseSpecial)
             let pieces = ids.map { tokenizer.piece($0) ?? "" }
             if json {
-                let data = try JSONSerialization.data(withJSONObject: ["ids": ids.map(Int.init), "pieces": pieces], options: [.sortedKeys])
-                FileHandle.standardOutput.write(data + Data("\n".utf8))
+                let object = JSONOutput.object(["ids": .array(ids.map { .int(Int($0)) }), "pieces": .array(pieces.map(JSONOutput.string))])
+                writeStdout(object.text() + "\n")
             } else if idsOnly {
                 say(ids.map(String.init).joined(separator: ","))
             } else {

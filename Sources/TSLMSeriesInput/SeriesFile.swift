@@ -1,4 +1,4 @@
-import Foundation
+import TSLMFormat
 import TSLMRuntime
 
 /// A recording read from a file: channels of equal length, and their names when the file has
@@ -34,20 +34,20 @@ public struct SeriesFile: Sendable {
 
     public static func read(_ path: String) throws -> SeriesFile {
         func bad(_ reason: String) -> RuntimeError { .invalidArgument(name: "series file \(path)", reason: reason) }
-        guard let attrs = try? FileManager.default.attributesOfItem(atPath: path) else { throw bad("cannot be read") }
-        guard (attrs[.size] as? Int ?? 0) <= maxBytes else { throw bad("is larger than \(maxBytes >> 20) MiB") }
-        guard let data = FileManager.default.contents(atPath: path) else { throw bad("cannot be read") }
-        return try parse(data, path: path)
+        guard let reader = try? FileReader(path: path) else { throw bad("cannot be read") }
+        guard reader.size <= UInt64(maxBytes) else { throw bad("is larger than \(maxBytes >> 20) MiB") }
+        guard let bytes = try? reader.readAll() else { throw bad("cannot be read") }
+        return try parse(bytes, path: path)
     }
 
     /// Parses the bytes of a series file (`path` names it in errors).
-    public static func parse(_ data: Data, path: String) throws -> SeriesFile {
+    public static func parse(_ data: some Sequence<UInt8>, path: String) throws -> SeriesFile {
         func bad(_ reason: String) -> RuntimeError { .invalidArgument(name: "series file \(path)", reason: reason) }
-        guard let text = String(data: data, encoding: .utf8) else { throw bad("is not UTF-8 text") }
-        let trimmed = text.trimmingCharacters(in: .whitespacesAndNewlines)
+        let bytes = Array(data)
+        guard let text = String(validating: bytes, as: UTF8.self) else { throw bad("is not UTF-8 text") }
         let file: SeriesFile
-        if trimmed.hasPrefix("[") {
-            file = try readJSON(data, path: path, bad: bad)
+        if text.first(where: { !$0.isWhitespace }) == "[" {
+            file = try readJSON(bytes, path: path, bad: bad)
         } else {
             file = try readCSV(text, path: path, bad: bad)
         }
@@ -55,13 +55,18 @@ public struct SeriesFile: Sendable {
         return file
     }
 
-    private static func readJSON(_ data: Data, path: String, bad: (String) -> RuntimeError) throws -> SeriesFile {
-        let decoder = JSONDecoder()
-        decoder.nonConformingFloatDecodingStrategy = .throw
+    private static func readJSON(_ bytes: [UInt8], path: String, bad: (String) -> RuntimeError) throws -> SeriesFile {
+        /// The array's numbers when it is an array of numbers only.
+        func numbers(_ v: JSONValue) -> [Double]? {
+            guard let items = v.arrayValue else { return nil }
+            let values = items.compactMap(\.doubleValue)
+            return values.count == items.count ? values : nil
+        }
+        let root = try? JSONValue.parse(bytes)
         let channels: [[Double]]
-        if let flat = try? decoder.decode([Double].self, from: data) {
+        if let root, let flat = numbers(root) {
             channels = [flat]
-        } else if let nested = try? decoder.decode([[Double]].self, from: data) {
+        } else if let items = root?.arrayValue, case let nested = items.compactMap(numbers), nested.count == items.count {
             guard Set(nested.map(\.count)).count <= 1 else { throw bad("channels have different lengths \(nested.map(\.count))") }
             channels = nested
         } else {
@@ -86,12 +91,12 @@ public struct SeriesFile: Sendable {
         var lineNumber = 0
         for raw in text.split(omittingEmptySubsequences: false, whereSeparator: { $0 == "\n" || $0 == "\r\n" }) {
             lineNumber += 1
-            let line = raw.trimmingCharacters(in: .whitespaces)
+            let line = raw.trimmingHorizontalSpace()
             if line.isEmpty || line.hasPrefix("#") { continue }
-            let fields = line.split(separator: ",", omittingEmptySubsequences: false).map { $0.trimmingCharacters(in: .whitespaces) }
+            let fields = line.split(separator: ",", omittingEmptySubsequences: false).map { $0.trimmingHorizontalSpace() }
             let values = fields.map { Double($0) }
             if columns.isEmpty && names == nil && values.contains(where: { $0 == nil }) {
-                names = fields.map { $0.trimmingCharacters(in: CharacterSet(charactersIn: "\"")) }
+                names = fields.map { f in String(f.trimming(while: { $0 == "\"" })) }
                 continue
             }
             if columns.isEmpty { columns = Array(repeating: [], count: fields.count) }
@@ -122,8 +127,33 @@ public struct SeriesFile: Sendable {
         var lines = ["series \(path): \(channels.count) channel\(channels.count == 1 ? "" : "s") × \(length) samples"]
         for (c, s) in statistics.enumerated() {
             let name = names?[c] ?? "channel \(c)"
-            lines.append("  \(name): mean \(String(format: "%.4f", s.mean)), std \(String(format: "%.4f", s.std))")
+            lines.append("  \(name): mean \(String(cFormat: "%.4f", s.mean)), std \(String(cFormat: "%.4f", s.std))")
         }
         return lines.joined(separator: "\n")
+    }
+}
+
+extension StringProtocol {
+    /// The text without the leading and trailing characters that satisfy `predicate`.
+    public func trimming(while predicate: (Character) -> Bool) -> SubSequence {
+        guard let first = firstIndex(where: { !predicate($0) }), let last = lastIndex(where: { !predicate($0) }) else {
+            return self[endIndex...]
+        }
+        return self[first...last]
+    }
+
+    /// The text without leading and trailing spaces and tabs (what Foundation's
+    /// `trimmingCharacters(in: .whitespaces)` removes: tab and the space separators, not line
+    /// breaks).
+    public func trimmingHorizontalSpace() -> String {
+        String(trimming(while: \.isHorizontalSpace))
+    }
+}
+
+extension Character {
+    /// A tab or a Unicode space separator (general category Zs): Foundation's
+    /// `CharacterSet.whitespaces`.
+    public var isHorizontalSpace: Bool {
+        unicodeScalars.allSatisfy { $0 == "\t" || $0.properties.generalCategory == .spaceSeparator }
     }
 }

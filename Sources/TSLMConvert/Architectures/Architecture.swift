@@ -61,8 +61,17 @@ public enum Architectures {
     }
 }
 
-/// A parsed JSON object (from `JSONSerialization`).
-public typealias JSONObject = [String: Any]
+/// A parsed JSON object (`JSONValue.parse`), members in document order.
+public typealias JSONObject = JSONMembers
+
+extension JSONValue {
+    /// The array's elements when it is an array of strings only.
+    var stringArrayValue: [String]? {
+        guard let items = arrayValue else { return nil }
+        let strings = items.compactMap(\.stringValue)
+        return strings.count == items.count ? strings : nil
+    }
+}
 
 /// Typed reads from a Hugging Face config, with errors naming the key.
 struct ConfigReader {
@@ -75,8 +84,8 @@ struct ConfigReader {
     }
 
     func optionalInt(_ key: String) -> Int? {
-        if let n = config[key] as? Int { return n }
-        if let d = config[key] as? Double, d == d.rounded(), abs(d) < 1e15 { return Int(d) }
+        if let n = config[key]?.intValue { return n }
+        if let d = config[key]?.doubleValue, d == d.rounded(), abs(d) < 1e15 { return Int(d) }
         return nil
     }
 
@@ -86,12 +95,10 @@ struct ConfigReader {
     }
 
     func optionalDouble(_ key: String) -> Double? {
-        if let d = config[key] as? Double { return d }
-        if let n = config[key] as? Int { return Double(n) }
-        return nil
+        config[key]?.doubleValue
     }
 
-    func optionalBool(_ key: String) -> Bool? { config[key] as? Bool }
+    func optionalBool(_ key: String) -> Bool? { config[key]?.boolValue }
 
     /// A positive integer within a sane range (guards against absurd configs).
     func dimension(_ key: String, max: Int = 1 << 24) throws -> UInt32 {

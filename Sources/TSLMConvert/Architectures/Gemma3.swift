@@ -41,7 +41,7 @@ public enum Gemma3Architecture: Architecture {
         if let s = c.optionalDouble("query_pre_attn_scalar") { m["gemma3.attention.query_pre_attn_scalar"] = .f32(Float(s)) }
         if let s = c.optionalDouble("final_logit_softcapping") { m["gemma3.final_logit_softcapping"] = .f32(Float(s)) }
         if let s = c.optionalDouble("attn_logit_softcapping") { m["gemma3.attention.logit_softcapping"] = .f32(Float(s)) }
-        if let types = config["layer_types"] as? [String] {
+        if let types = config["layer_types"]?.stringArrayValue {
             m["gemma3.attention.layer_types"] = .array(.string(types))
         }
         return m

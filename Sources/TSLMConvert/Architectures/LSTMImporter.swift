@@ -1,4 +1,3 @@
-import Foundation
 import TSLMFormat
 
 /// Imports an LSTM forecaster: a PyTorch `state_dict` of `nn.LSTM` (any key prefix, e.g.
@@ -102,7 +101,9 @@ public enum LSTMImporter {
         m[K.inputStd] = .array(.f32(config.inputStd))
         m[K.outputMean] = .array(.f32(config.outputMean))
         m[K.outputStd] = .array(.f32(config.outputStd))
-        m[MetadataKeys.name] = .string(URL(fileURLWithPath: path).deletingPathExtension().lastPathComponent)
+        let file = FileSystem.lastPathComponent(path)
+        let stem = file.lastIndex(of: ".").flatMap { $0 == file.startIndex ? nil : file[..<$0] } ?? file[...]
+        m[MetadataKeys.name] = .string(String(stem))
         return ImportedModel(architecture: noBackbone, sourceFormat: "pytorch", sourcePath: path, metadata: m, tensors: tensors)
     }
 

@@ -73,9 +73,9 @@ public enum LlamaArchitecture: Architecture {
         m["\(arch).rope.freq_base"] = .f32(Float(c.optionalDouble("rope_theta") ?? 10000))
         m["\(arch).vocab_size"] = .u32(try c.dimension("vocab_size", max: 1 << 22))
         m["\(arch).tie_embeddings"] = .bool(c.optionalBool("tie_word_embeddings") ?? defaultTie)
-        if let scaling = config["rope_scaling"] as? JSONObject {
+        if let scaling = config["rope_scaling"]?.objectValue {
             let s = ConfigReader(config: scaling, file: file)
-            let type = (scaling["rope_type"] as? String) ?? (scaling["type"] as? String) ?? "none"
+            let type = scaling["rope_type"]?.stringValue ?? scaling["type"]?.stringValue ?? "none"
             m["\(arch).rope.scaling.type"] = .string(type)
             if let f = s.optionalDouble("factor") { m["\(arch).rope.scaling.factor"] = .f32(Float(f)) }
             if let f = s.optionalDouble("low_freq_factor") { m["\(arch).rope.scaling.low_freq_factor"] = .f32(Float(f)) }

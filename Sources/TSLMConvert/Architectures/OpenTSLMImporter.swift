@@ -1,4 +1,3 @@
-import Foundation
 import TSLMFormat
 
 /// Imports an OpenTSLM checkpoint (`model_checkpoint.pt`, the layout upstream's
@@ -90,7 +89,7 @@ public enum OpenTSLMImporter {
         options.prompt?.write(into: &md)
         md["general.source.base"] = .string(base)
         for (k, v) in md.entries { model.metadata[k] = v }
-        let folder = URL(fileURLWithPath: path).deletingLastPathComponent().lastPathComponent
+        let folder = FileSystem.lastPathComponent(FileSystem.deletingLastPathComponent(path))
         model.metadata["general.name"] = .string(folder.isEmpty || folder == "." ? (model.metadata.string("general.name") ?? "opentslm") : folder)
         model.tensors += ts
         model.sourceFormat = "pytorch"

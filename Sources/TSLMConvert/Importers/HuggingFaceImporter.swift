@@ -1,4 +1,10 @@
-import Foundation
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Musl)
+import Musl
+#elseif canImport(Darwin)
+import Darwin
+#endif
 import TSLMFormat
 
 /// Imports a Hugging Face model folder: `config.json`, single or sharded `*.safetensors`
@@ -9,7 +15,7 @@ public enum HuggingFaceImporter {
     public static func load(folder: String) throws -> ImportedModel {
         let configPath = folder + "/config.json"
         let config = try readJSONObject(configPath)
-        guard let modelType = config["model_type"] as? String else {
+        guard let modelType = config["model_type"]?.stringValue else {
             throw TSLMError.missingKey(file: configPath, key: "model_type")
         }
         guard let arch = Architectures.forHuggingFaceModelType(modelType) else {
@@ -18,10 +24,10 @@ public enum HuggingFaceImporter {
         var metadata = try arch.metadata(huggingFaceConfig: config, file: configPath)
         let tokenizer = try TokenizerImport.metadata(folder: folder)
         for (k, v) in tokenizer.entries { metadata[k] = v }
-        if let name = config["_name_or_path"] as? String, !name.isEmpty {
+        if let name = config["_name_or_path"]?.stringValue, !name.isEmpty {
             metadata["general.name"] = .string(name)
         } else {
-            metadata["general.name"] = .string(URL(fileURLWithPath: folder).lastPathComponent)
+            metadata["general.name"] = .string(FileSystem.lastPathComponent(folder))
         }
 
         var tensors: [SourceTensor] = []
@@ -68,15 +74,15 @@ public enum HuggingFaceImporter {
 
     /// The weight tensors of a folder under their Hugging Face names.
     static func weightTensors(folder: String) throws -> [SourceTensor] {
-        let fm = FileManager.default
-        let files = ((try? fm.contentsOfDirectory(atPath: folder)) ?? []).sorted()
+        let files = (FileSystem.directoryEntries(folder) ?? []).sorted()
         var shards: [String]
         if files.contains("model.safetensors.index.json") {
             let indexPath = folder + "/model.safetensors.index.json"
-            guard let map = try readJSONObject(indexPath)["weight_map"] as? [String: String] else {
+            guard let map = try readJSONObject(indexPath)["weight_map"]?.objectValue,
+                  case let values = map.pairs.compactMap({ $0.value.stringValue }), values.count == map.count else {
                 throw TSLMError.missingKey(file: indexPath, key: "weight_map")
             }
-            shards = Array(Set(map.values)).sorted()
+            shards = Array(Set(values)).sorted()
             for s in shards where s.contains("/") || !files.contains(s) {
                 throw TSLMError.io(file: folder + "/" + s, operation: "open (shard named in model.safetensors.index.json)", errno: ENOENT)
             }
@@ -110,10 +116,13 @@ public enum HuggingFaceImporter {
     /// Reads a JSON object file, with errors naming it.
     static func readJSONObject(_ path: String) throws -> JSONObject {
         let bytes = try FileReader(path: path).readAll()
-        guard bytes.withUnsafeBytes({ String(validatingUTF8Bytes: $0) }) != nil else {
-            throw TSLMError.invalidUTF8(file: path, context: "JSON text")
+        let value: JSONValue
+        do {
+            value = try JSONValue.parse(bytes)
+        } catch {
+            throw error.tslmError(file: path)
         }
-        guard let obj = try? JSONSerialization.jsonObject(with: Data(bytes)) as? JSONObject else {
+        guard let obj = value.objectValue else {
             throw TSLMError.malformed(file: path, reason: "not a JSON object")
         }
         return obj
