@@ -248,10 +248,15 @@ public final class TextSession {
         var text = ""      // all final text
         var pending = ""   // decoded text held back while it may start a stop string
         var reason = StopReason.maxTokens
-        let eos = Set([tokenizer.eosID].compactMap { $0 } + stop.compactMap { tokenizer.id(of: $0) })
+        let eos = Set([tokenizer.eosID].compactMap { $0 })
+        // A stop string that is one whole vocabulary entry (a special token such as <|im_end|>,
+        // whose text decoding skips) stops at its id, before the token is kept, like EOS.
+        let stopIDs = Set(stop.compactMap { tokenizer.id(of: $0) }).subtracting(eos)
+        var stoppedAtID = false
         loop: while generated.count < maxTokens {
             let next = logits.withUnsafeMutableBufferPointer { sampler.sample($0, history: tokens) }
             if eos.contains(next) { reason = .endOfSequence; break }
+            if stopIDs.contains(next) { reason = .stopString; stoppedAtID = true; break }
             generated.append(next)
             pending += decoder.append(next)
             if let (cut, _) = firstStop(in: pending, stops: stop) {
@@ -277,13 +282,13 @@ public final class TextSession {
         }
         // Every exit but EOS leaves the last sampled token not yet run: it goes in first when the
         // conversation goes on.
-        if let last = generated.last, reason != .endOfSequence {
+        if let last = generated.last, reason != .endOfSequence, !stoppedAtID {
             pendingToken = last
             lastLogits = nil
         } else {
             lastLogits = logits
         }
-        if reason != .stopString && reason != .cancelled && reason != .aborted {
+        if (reason != .stopString || stoppedAtID) && reason != .cancelled && reason != .aborted {
             pending += decoder.finish()
             text += pending
             if let onText, !pending.isEmpty { _ = onText(pending) }

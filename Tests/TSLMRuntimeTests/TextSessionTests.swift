@@ -64,6 +64,21 @@ final class TextSessionTests: XCTestCase {
         XCTAssertEqual(streamed, expected, "nothing of the stop string may be streamed")
     }
 
+    /// A stop string that is one whole vocabulary entry stops at that token's id and is reported
+    /// as a stop string (it was reported as EOS); the text before it is kept.
+    func testOneTokenStopStringIsReportedAsAStopString() throws {
+        let pieces = Self.byteToUnicode()
+        // The first generated token whose vocabulary string is not its text (a byte GPT-2 maps to
+        // another character): only its id can match the stop string.
+        let k = try XCTUnwrap(golden.greedy_ids.firstIndex { pieces[Int($0)] != String(UnicodeScalar(UInt8($0))) })
+        let session = try TextSession(loaded, contextLength: 64)
+        let r = try session.generate(promptTokens: golden.prompt_ids, maxTokens: 32, stop: [pieces[Int(golden.greedy_ids[k])]])
+        XCTAssertEqual(r.stopReason, .stopString)
+        XCTAssertEqual(r.tokens, Array(golden.greedy_ids[..<k]))
+        XCTAssertEqual(r.text, try loaded.tokenizer.decode(Array(golden.greedy_ids[..<k])))
+        XCTAssertEqual(session.tokens.count, golden.prompt_ids.count + k, "every kept token has run")
+    }
+
     func testCallbackCanCancel() throws {
         let session = try TextSession(loaded, contextLength: 64)
         var calls = 0
