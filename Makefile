@@ -12,7 +12,7 @@ RELEASE     := -c release -Xswiftc -static-stdlib
 LIB_BUILT   := .build/release/libtslmc.so
 VERSION     := 0.1.0
 
-.PHONY: all deps models build release lib install examples test test-portable test-capi tsan demo demo-eval demo-forecast fixtures bench bench-opentslm bench-convert clean
+.PHONY: all deps models build release lib install examples test test-portable test-capi tsan asan demo demo-eval demo-forecast fixtures bench bench-opentslm bench-convert clean
 
 all: build
 
@@ -74,9 +74,15 @@ examples: deps
 test-capi: deps models
 	tools/capi_test.sh
 
-## tsan: the two-thread test under ThreadSanitizer (library and test program instrumented).
+## tsan: the C API under ThreadSanitizer (library and test programs instrumented): two threads
+## generating on one model, then tools/stress_test.sh's workers + load/free churn (TSAN_STRESS_*).
 tsan: deps models
 	tools/tsan_test.sh
+
+## asan: the Swift tests under AddressSanitizer, then the C API programs (capi_test, a short soak
+## and stress run; ASan + UBSan + LeakSanitizer) against an ASan libtslm (.build/asan).
+asan: deps models
+	tools/asan_test.sh
 
 ## test-portable: the portable (non-AVX2) SIMD kernels that aarch64 devices run, built on x86-64
 ## with TSLM_PORTABLE=1 into .build-portable: the kernel tests and the end-to-end parity tests.

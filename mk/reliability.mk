@@ -2,7 +2,7 @@
 # conversion. Scripts in tools/; the fuzz harness in Sources/TSLMFuzz + Sources/TSLMFuzzTargets,
 # built into .build-fuzz (libFuzzer + AddressSanitizer), seeds in fuzz/corpus/<target>/.
 
-.PHONY: fuzz fuzz-smoke bitflip bitflip-smoke kill-convert soak stress stress-smoke reliability
+.PHONY: fuzz fuzz-smoke fuzz-replay bitflip bitflip-smoke kill-convert soak stress stress-smoke reliability
 
 ## fuzz: every fuzz target for FUZZ_SECONDS each (default 600), one after another; FUZZ_TARGETS
 ## picks some (tslm safetensors gguf pytorch pickle tokenizer-json sentencepiece series
@@ -16,6 +16,11 @@ fuzz: deps
 FUZZ_SMOKE_SECONDS ?= 15
 fuzz-smoke: deps
 	SWIFT=$(SWIFT) tools/fuzz.sh $(FUZZ_SMOKE_SECONDS)
+
+## fuzz-replay: every input the campaigns kept (.build-fuzz/corpus/) replayed once with the strict
+## per-input limit of 1 s (FUZZ_TIMEOUT): no crash, no sanitizer report, no slow input.
+fuzz-replay:
+	tools/fuzz_replay.sh $(FUZZ_TARGETS)
 
 ## bitflip: 1,000 seeded single-bit flips in a q8_0 model: `tslm verify` detects each, `tslm info`
 ## and `tslm run` never crash. bitflip-smoke (in `make test`): 50 uniform flips (+ padding gaps, header).

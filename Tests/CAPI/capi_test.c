@@ -455,10 +455,10 @@ static void progress_cb(int64_t done, int64_t total, void *user) {
 
 static void *raise_flag_later(void *user) {
     abort_state *a = user;
-    /* Wait until the run is well under way (64 positions, or 120 s at most: a debug build under
-     * AddressSanitizer runs a batch of 16 positions in ~3 s). */
+    /* Wait until the run is well under way (64 positions, or 10 min at most: a debug build under
+     * AddressSanitizer on a busy machine took 45 s for a batch of 16 positions). */
     struct timespec d = {0, 5 * 1000 * 1000};
-    for (int i = 0; i < 24000 && atomic_load(&a->done) < 64; i++) nanosleep(&d, NULL);
+    for (int i = 0; i < 120000 && atomic_load(&a->done) < 64; i++) nanosleep(&d, NULL);
     a->done_at_flag = atomic_load(&a->done);
     clock_gettime(CLOCK_MONOTONIC, &a->flagged);
     atomic_store(&a->flag, true);
