@@ -75,7 +75,7 @@ test-capi: deps models
 	tools/capi_test.sh
 
 ## tsan: the C API under ThreadSanitizer (library and test programs instrumented): two threads
-## generating on one model, then tools/stress_test.sh's workers + load/free churn (TSAN_STRESS_*).
+## generating on one model, then Tests/CAPI/stress_test.c's workers + load/free churn (TSAN_STRESS_*).
 tsan: deps models
 	tools/tsan_test.sh
 

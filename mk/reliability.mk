@@ -44,7 +44,7 @@ kill-convert: deps
 SOAK_GENERATIONS ?= 10000
 soak: lib
 	$(SWIFT) build $(RELEASE) --product tslm
-	tools/soak_test.sh $(dir $(LIB_BUILT)) $(BIN_RELEASE) $(SOAK_GENERATIONS)
+	tools/capi_load_test.sh soak $(dir $(LIB_BUILT)) $(BIN_RELEASE) $(SOAK_GENERATIONS)
 
 ## stress: STRESS_THREADS (default 8) threads with their own sessions on one model for
 ## STRESS_SECONDS (default 180), while another thread loads and frees models and tries to free the
@@ -55,10 +55,10 @@ STRESS_THREADS ?= 8
 STRESS_SECONDS ?= 180
 stress: lib
 	$(SWIFT) build $(RELEASE) --product tslm
-	tools/stress_test.sh $(dir $(LIB_BUILT)) $(BIN_RELEASE) $(STRESS_THREADS) $(STRESS_SECONDS)
+	tools/capi_load_test.sh stress $(dir $(LIB_BUILT)) $(BIN_RELEASE) $(STRESS_THREADS) $(STRESS_SECONDS)
 stress-smoke: lib
 	$(SWIFT) build $(RELEASE) --product tslm
-	tools/stress_test.sh $(dir $(LIB_BUILT)) $(BIN_RELEASE) 8 15
+	tools/capi_load_test.sh stress $(dir $(LIB_BUILT)) $(BIN_RELEASE) 8 15
 
 ## reliability: the full versions (1,000 flips, 50 + 10 kills, the soak, fuzz for FUZZ_SECONDS per
 ## target).

@@ -15,15 +15,7 @@
 #include <time.h>
 #include <unistd.h>
 #include "tslm.h"
-
-static long rss_kib(void) {
-    FILE *f = fopen("/proc/self/statm", "r");
-    long size = 0, resident = 0;
-    if (!f) return -1;
-    if (fscanf(f, "%ld %ld", &size, &resident) != 2) resident = -1;
-    fclose(f);
-    return resident * (sysconf(_SC_PAGESIZE) / 1024);
-}
+#include "rss.h"
 
 #define CHECK(call) do { int32_t s_ = (call); if (s_ != TSLM_OK) { \
     fprintf(stderr, "FAIL %s: %s (%s)\n", #call, tslm_status_name(s_), tslm_last_error()); exit(1); } } while (0)

@@ -23,6 +23,7 @@
 #include <time.h>
 #include <unistd.h>
 #include "tslm.h"
+#include "rss.h"
 
 enum { PROMPTS = 4, SEEDS = 8, TEXT = 512, MAX_THREADS = 64 };
 static const char *prompts[PROMPTS] = {"Hi", "The sensor reads", "Once upon a time", "1, 2, 3,"};
@@ -36,15 +37,6 @@ static double now(void) {
     struct timespec t;
     clock_gettime(CLOCK_MONOTONIC, &t);
     return (double)t.tv_sec + (double)t.tv_nsec / 1e9;
-}
-
-static long rss_kib(void) {
-    FILE *f = fopen("/proc/self/statm", "r");
-    long size = 0, resident = 0;
-    if (!f) return -1;
-    if (fscanf(f, "%ld %ld", &size, &resident) != 2) resident = -1;
-    fclose(f);
-    return resident * (sysconf(_SC_PAGESIZE) / 1024);
 }
 
 static int failed_call(const char *what, int32_t status) {
