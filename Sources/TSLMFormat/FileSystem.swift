@@ -47,12 +47,29 @@ public enum FileSystem {
         return slash == p.startIndex ? "/" : String(p[..<slash])
     }
 
-    /// Writes `bytes` to `path` (created with mode 0666 less the umask, or truncated).
+    /// Writes `bytes` to `path` through a temporary file next to it (mode 0666 less the umask)
+    /// renamed into place: a failed write leaves whatever was at `path` untouched and no
+    /// temporary file behind.
     public static func writeFile(_ bytes: UnsafeRawBufferPointer, to path: String) throws {
-        let fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o666)
+        let tmp = "\(path).tmp-\(getpid())-\(UInt32.random(in: 0 ... .max))"
+        let fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0o666)
         guard fd >= 0 else { throw TSLMError.io(file: path, operation: "create", errno: errno) }
-        defer { close(fd) }
-        try writeAll(fd, bytes, path: path)
+        var isOpen = true
+        do {
+            try writeAll(fd, bytes, path: path)
+            guard fsync(fd) == 0 else { throw TSLMError.io(file: path, operation: "fsync", errno: errno) }
+            isOpen = false
+            guard close(fd) == 0 else { throw TSLMError.io(file: path, operation: "close", errno: errno) }
+        } catch {
+            if isOpen { close(fd) }
+            unlink(tmp)
+            throw error
+        }
+        guard rename(tmp, path) == 0 else {
+            let e = errno
+            unlink(tmp)
+            throw TSLMError.io(file: path, operation: "rename", errno: e)
+        }
     }
 
     /// Writes all of `bytes` to `fd`, retrying short writes and EINTR.

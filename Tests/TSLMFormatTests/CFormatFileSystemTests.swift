@@ -48,4 +48,18 @@ final class CFormatFileSystemTests: XCTestCase {
         XCTAssertNil(FileSystem.directoryEntries(dir + "/missing"))
         XCTAssertThrowsError(try bytes.withUnsafeBytes { try FileSystem.writeFile($0, to: dir + "/missing/x") })
     }
+
+    /// writeFile replaces a file whole, and a write that fails (the path is a non-empty folder,
+    /// so the rename fails) leaves what was there and no temporary file.
+    func testWriteFileReplacesThroughARename() throws {
+        let dir = try makeTemporaryDirectory(self).path
+        try Array("old".utf8).withUnsafeBytes { try FileSystem.writeFile($0, to: dir + "/out.txt") }
+        try Array("new text".utf8).withUnsafeBytes { try FileSystem.writeFile($0, to: dir + "/out.txt") }
+        XCTAssertEqual(FileManager.default.contents(atPath: dir + "/out.txt"), Data("new text".utf8))
+        try FileManager.default.createDirectory(atPath: dir + "/folder", withIntermediateDirectories: false)
+        try Array("x".utf8).withUnsafeBytes { try FileSystem.writeFile($0, to: dir + "/folder/keep") }
+        XCTAssertThrowsError(try Array("y".utf8).withUnsafeBytes { try FileSystem.writeFile($0, to: dir + "/folder") })
+        XCTAssertEqual(FileSystem.directoryEntries(dir)?.sorted(), ["folder", "out.txt"], "no temporary file left")
+        XCTAssertEqual(FileSystem.directoryEntries(dir + "/folder"), ["keep"])
+    }
 }
