@@ -1,10 +1,4 @@
-#if canImport(Glibc)
-import Glibc
-#elseif canImport(Musl)
-import Musl
-#elseif canImport(Darwin)
-import Darwin
-#endif
+import TSLMFormat
 
 /// A task's normalization and series description (OpenTSLM's curriculum tasks), or `custom`.
 public enum SeriesPreset: String, CaseIterable, Sendable {
@@ -124,8 +118,5 @@ extension SeriesPreset {
 /// `v` with `decimals` digits after the point, as C's (and Python's) `%.Nf` rounds it: the exact
 /// binary value rounded half to even.
 func formatFixed(_ v: Double, decimals: Int) -> String {
-    var buffer = [CChar](repeating: 0, count: 512)
-    let n = withVaList([v]) { vsnprintf(&buffer, buffer.count, "%.\(max(0, min(decimals, 40)))f", $0) }
-    guard n > 0, Int(n) < buffer.count else { return String(v) }
-    return String(decoding: buffer.prefix(Int(n)).map { UInt8(bitPattern: $0) }, as: UTF8.self)
+    String(cFormat: "%.\(max(0, min(decimals, 40)))f", v)
 }
