@@ -4,7 +4,7 @@
 .PHONY: perplexity quant-eval perplexity-smoke quant-fixtures
 
 ## quant-eval (alias perplexity): the README's "Quantization quality" table — builds f16, q8_0,
-## q4_0/q4_1 (round-to-nearest and --quantizer search) and the GGUF's own q4_1 from the pinned
+## q4_0/q4_1 (round-to-nearest and --quantizer search), the K types and the GGUF's own q4_1 from the pinned
 ## model, runs 20 windows of 512 tokens each (PPL_CHUNKS) and prints the table. Long: 1–2 min per
 ## model on 2 idle cores, 10 models.
 PPL_CHUNKS ?= 20
@@ -18,8 +18,9 @@ perplexity-smoke: deps models
 	$(SWIFT) build $(RELEASE) --product tslm
 	tools/perplexity_eval.sh --smoke $(BIN_RELEASE)
 
-## quant-fixtures: regenerate the search quantizer's fixtures (needs numpy and gguf==0.19.0).
+## quant-fixtures: regenerate the search and K quantizers' fixtures (needs numpy and gguf==0.19.0).
 quant-fixtures:
 	python3 tools/quant_search_reference.py
+	python3 tools/kquant_reference.py
 
 EXTRA_TESTS += perplexity-smoke

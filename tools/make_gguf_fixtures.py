@@ -123,10 +123,12 @@ def main() -> None:
         add_float(name, qtype, tslm, dequantize(q, qtype), q)
 
     # K-quants: random blocks.
-    for name, qtype, rows in [("test.q2_k", T.Q2_K, 2), ("test.q3_k", T.Q3_K, 2), ("test.q4_k", T.Q4_K, 3),
-                              ("test.q5_k", T.Q5_K, 2), ("test.q6_k", T.Q6_K, 3)]:
+    # Q4_K, Q5_K and Q6_K are kept as tslm's q4_k, q5_k and q6_k; the others become f32.
+    for name, qtype, tslm, rows in [("test.q2_k", T.Q2_K, "f32", 2), ("test.q3_k", T.Q3_K, "f32", 2),
+                                    ("test.q4_k", T.Q4_K, "q4_k", 3), ("test.q5_k", T.Q5_K, "q5_k", 2),
+                                    ("test.q6_k", T.Q6_K, "q6_k", 3)]:
         q = random_kquant(qtype, rows, 256)
-        add_float(name, qtype, "f32", dequantize(q, qtype), q)
+        add_float(name, qtype, tslm, dequantize(q, qtype), q)
 
     # Integer types: passed through byte for byte.
     ints = []
@@ -151,7 +153,7 @@ def main() -> None:
 
     wk_stored = random_kquant(T.Q6_K, N_HEAD_KV * HEAD_DIM, HIDDEN)
     wk_expected = unpermute(dequantize(wk_stored, T.Q6_K), N_HEAD_KV)
-    add_float("blk.0.attn_k.weight", T.Q6_K, "f32", wk_expected, wk_stored)
+    add_float("blk.0.attn_k.weight", T.Q6_K, "q6_k", wk_expected, wk_stored)
 
     wv = rng.standard_normal((N_HEAD_KV * HEAD_DIM, HIDDEN)).astype(np.float16)
     add_float("blk.0.attn_v.weight", T.F16, "f16", wv.astype(np.float32), wv)  # never permuted

@@ -198,6 +198,11 @@ def main() -> None:
              "quant_search_importance_f32.bin": imp.astype("<f4").tobytes(),
              "quant_search_q4_0_imatrix.bin": quantize(x, "q4_0", imp),
              "quant_search_q4_1_imatrix.bin": quantize(x, "q4_1", imp)}
+    write_or_check(files)
+
+
+def write_or_check(files) -> None:
+    """Writes `files` (name -> bytes) under OUT, or with --check compares them with what is there."""
     if "--check" in sys.argv:
         bad = [n for n, b in files.items() if open(os.path.join(OUT, n), "rb").read() != b]
         print("fixtures differ: " + ", ".join(bad) if bad else "fixtures match")
@@ -206,7 +211,6 @@ def main() -> None:
         with open(os.path.join(OUT, n), "wb") as f:
             f.write(b)
         print(f"wrote {n} ({len(b)} bytes)")
-
 
 if __name__ == "__main__":
     main()

@@ -8,6 +8,14 @@ public enum DType: UInt32, CaseIterable, Sendable, CustomStringConvertible {
     case q4_0 = 17
     /// 32 weights per block: `f16 d; f16 m; uint8 qs[16]`, x = d·q + m (`BlockQ4_1`).
     case q4_1 = 18
+    /// 256 weights per super-block (8 sub-blocks of 32 with 6-bit scales and mins):
+    /// `f16 d; f16 dmin; uint8 scales[12]; uint8 qs[128]`, x = d·sc·q − dmin·m (`BlockQ4_K`).
+    case q4_k = 19
+    /// 256 weights: Q4_K plus a fifth bit per weight in `uint8 qh[32]` (`BlockQ5_K`).
+    case q5_k = 20
+    /// 256 weights in 16 sub-blocks of 16 with int8 scales: `uint8 ql[128]; uint8 qh[64];
+    /// int8 scales[16]; f16 d`, x = d·sc·(q − 32) (`BlockQ6_K`).
+    case q6_k = 21
 
     /// The lower-case name used in the CLI and in `general.file_type`.
     public var description: String {
@@ -25,6 +33,9 @@ public enum DType: UInt32, CaseIterable, Sendable, CustomStringConvertible {
         case .q8_0: "q8_0"
         case .q4_0: "q4_0"
         case .q4_1: "q4_1"
+        case .q4_k: "q4_k"
+        case .q5_k: "q5_k"
+        case .q6_k: "q6_k"
         }
     }
 
@@ -40,6 +51,7 @@ public enum DType: UInt32, CaseIterable, Sendable, CustomStringConvertible {
         case .q8_0: BlockQ8_0.weights
         case .q4_0: BlockQ4_0.weights
         case .q4_1: BlockQ4_1.weights
+        case .q4_k, .q5_k, .q6_k: KQuants.superBlockSize
         default: 1
         }
     }
@@ -54,6 +66,9 @@ public enum DType: UInt32, CaseIterable, Sendable, CustomStringConvertible {
         case .q8_0: BlockQ8_0.byteCount
         case .q4_0: BlockQ4_0.byteCount
         case .q4_1: BlockQ4_1.byteCount
+        case .q4_k: BlockQ4_K.byteCount
+        case .q5_k: BlockQ5_K.byteCount
+        case .q6_k: BlockQ6_K.byteCount
         }
     }
 
@@ -63,10 +78,13 @@ public enum DType: UInt32, CaseIterable, Sendable, CustomStringConvertible {
     /// True for types that hold real numbers (floats and quantized floats).
     public var isFloatingPoint: Bool {
         switch self {
-        case .f32, .f16, .bf16, .f64, .q8_0, .q4_0, .q4_1: true
+        case .f32, .f16, .bf16, .f64, .q8_0, .q4_0, .q4_1, .q4_k, .q5_k, .q6_k: true
         default: false
         }
     }
+
+    /// True for the 256-weight super-block types (q4_k, q5_k, q6_k).
+    public var isKQuant: Bool { blockSize == KQuants.superBlockSize }
 
     /// The byte size of a tensor of this type and shape (outermost dimension first).
     ///

@@ -18,12 +18,16 @@ public enum DTypeConversion {
         case .q8_0: BlockQuantization.dequantizeQ8_0(src, into: UnsafeMutableBufferPointer(rebasing: dst[0..<count]))
         case .q4_0: BlockQuantization.dequantizeQ4_0(src, into: UnsafeMutableBufferPointer(rebasing: dst[0..<count]))
         case .q4_1: BlockQuantization.dequantizeQ4_1(src, into: UnsafeMutableBufferPointer(rebasing: dst[0..<count]))
+        case .q4_k: KQuants.dequantizeQ4_K(src, into: UnsafeMutableBufferPointer(rebasing: dst[0..<count]))
+        case .q5_k: KQuants.dequantizeQ5_K(src, into: UnsafeMutableBufferPointer(rebasing: dst[0..<count]))
+        case .q6_k: KQuants.dequantizeQ6_K(src, into: UnsafeMutableBufferPointer(rebasing: dst[0..<count]))
         }
     }
 
     /// Encodes f32 values as `dtype` (floating-point types only). `dst` must hold exactly
     /// `dtype.byteCount(shape: [values.count])` bytes. `quantizer` chooses how q4_0 and q4_1
-    /// blocks are found (the other types have one encoding); the search weighs element g
+    /// blocks are found (the other types have one encoding; q4_k, q5_k and q6_k always search,
+    /// `KQuantization.swift`); the search weighs element g
     /// (counted from `firstIndex`) by `importance[g % importance.count]` when given.
     public static func fromFloat32(_ values: UnsafeBufferPointer<Float>, to dtype: DType,
                                    into dst: UnsafeMutableRawBufferPointer,
@@ -40,6 +44,9 @@ public enum DTypeConversion {
             if quantizer == .search { BlockQuantization.quantizeQ4_0Search(values, into: dst, importance: importance, firstIndex: firstIndex) } else { BlockQuantization.quantizeQ4_0(values, into: dst) }
         case .q4_1:
             if quantizer == .search { BlockQuantization.quantizeQ4_1Search(values, into: dst, importance: importance, firstIndex: firstIndex) } else { BlockQuantization.quantizeQ4_1(values, into: dst) }
+        case .q4_k: KQuants.quantizeQ4_K(values, into: dst, importance: importance, firstIndex: firstIndex)
+        case .q5_k: KQuants.quantizeQ5_K(values, into: dst, importance: importance, firstIndex: firstIndex)
+        case .q6_k: KQuants.quantizeQ6_K(values, into: dst, importance: importance, firstIndex: firstIndex)
         case .i8, .i16, .i32, .i64, .u8, .bool: break  // not reached: callers convert floats only
         }
     }

@@ -141,6 +141,26 @@ final class GGUFTests: XCTestCase {
         XCTAssertEqual(raw.bytes.count, 432)
     }
 
+    func testKQuantTensorsKeepTheirBytes() throws {
+        // GGUF Q4_K/Q5_K/Q6_K blocks are imported as q4_k/q5_k/q6_k with their bytes unchanged
+        // (the q6_k attn_k rows only un-permuted); `--type source` then copies them as they are.
+        let path = try fixture("tiny", "gguf").path
+        let g = try GGUFFile(path: path)
+        let model = try GGUFImporter.load(g)
+        for (name, dtype) in [("test.q4_k", DType.q4_k), ("test.q5_k", .q5_k), ("test.q6_k", .q6_k)] {
+            let t = try XCTUnwrap(model.tensors.first { $0.name == name }, name)
+            XCTAssertEqual(t.dtype, dtype, name)
+            XCTAssertEqual(try t.load().array, try g.readBytes(XCTUnwrap(g.tensor(named: name))).array, name)
+            XCTAssertEqual(QuantizationPolicy.storageType(name: name, dtype: dtype, shape: t.shape, target: .source), dtype)
+        }
+        let k = try XCTUnwrap(model.tensors.first { $0.name == "blk.0.attn_k.weight" })
+        XCTAssertEqual(k.dtype, .q6_k)
+        let stored = try g.readBytes(XCTUnwrap(g.tensor(named: "blk.0.attn_k.weight")))
+        let unpermuted = try GGUFRowPermutation.apply(stored.bytes, shape: k.shape, dtype: .q6_k, heads: 2,
+                                                      inverse: true, file: path, tensor: "blk.0.attn_k.weight")
+        XCTAssertEqual(try k.load().array, unpermuted.array)
+    }
+
     // MARK: - Writer-built files
 
     func testVersion2AndDefaultAlignmentAndEmptyTensor() throws {

@@ -77,3 +77,37 @@ final class BlockLayoutTests: XCTestCase {
         }
     }
 }
+
+final class KQuantLayoutTests: XCTestCase {
+    func testKQuantSizesAndOffsetsMatchMemoryLayout() {
+        XCTAssertEqual(MemoryLayout<BlockQ4_K>.size, BlockQ4_K.byteCount)
+        XCTAssertEqual(MemoryLayout<BlockQ4_K>.stride, BlockQ4_K.byteCount)
+        XCTAssertEqual(MemoryLayout<BlockQ4_K>.offset(of: \.dmin), BlockQ4_K.dminOffset)
+        XCTAssertEqual(MemoryLayout<BlockQ4_K>.offset(of: \.scales), BlockQ4_K.scalesOffset)
+        XCTAssertEqual(MemoryLayout<BlockQ4_K>.offset(of: \.qs), BlockQ4_K.qsOffset)
+
+        XCTAssertEqual(MemoryLayout<BlockQ5_K>.size, BlockQ5_K.byteCount)
+        XCTAssertEqual(MemoryLayout<BlockQ5_K>.stride, BlockQ5_K.byteCount)
+        XCTAssertEqual(MemoryLayout<BlockQ5_K>.offset(of: \.dmin), BlockQ5_K.dminOffset)
+        XCTAssertEqual(MemoryLayout<BlockQ5_K>.offset(of: \.scales), BlockQ5_K.scalesOffset)
+        XCTAssertEqual(MemoryLayout<BlockQ5_K>.offset(of: \.qh), BlockQ5_K.qhOffset)
+        XCTAssertEqual(MemoryLayout<BlockQ5_K>.offset(of: \.qs), BlockQ5_K.qsOffset)
+
+        XCTAssertEqual(MemoryLayout<BlockQ6_K>.size, BlockQ6_K.byteCount)
+        XCTAssertEqual(MemoryLayout<BlockQ6_K>.stride, BlockQ6_K.byteCount)
+        XCTAssertEqual(MemoryLayout<BlockQ6_K>.offset(of: \.ql), BlockQ6_K.qlOffset)
+        XCTAssertEqual(MemoryLayout<BlockQ6_K>.offset(of: \.qh), BlockQ6_K.qhOffset)
+        XCTAssertEqual(MemoryLayout<BlockQ6_K>.offset(of: \.scales), BlockQ6_K.scalesOffset)
+        XCTAssertEqual(MemoryLayout<BlockQ6_K>.offset(of: \.d), BlockQ6_K.dOffset)
+
+        // ggml's numbers (GGUF type ids 12, 13, 14), and DType's view of them.
+        XCTAssertEqual([DType.q4_k, .q5_k, .q6_k].map(\.bytesPerBlock), [144, 176, 210])
+        XCTAssertEqual([DType.q4_k, .q5_k, .q6_k].map(\.blockSize), [256, 256, 256])
+        XCTAssertEqual([DType.q4_k, .q5_k, .q6_k].map(\.rawValue), [19, 20, 21])
+        XCTAssertEqual(DType.q6_k.byteCount(shape: [3, 512]), 3 * 2 * 210)
+        XCTAssertNil(DType.q4_k.byteCount(shape: [3, 576]))  // rows must be whole super-blocks
+        XCTAssertEqual(DType(name: "Q4_K"), .q4_k)
+        XCTAssertTrue(DType.q5_k.isKQuant && DType.q5_k.isQuantized && DType.q5_k.isFloatingPoint)
+        XCTAssertFalse(DType.q4_1.isKQuant)
+    }
+}

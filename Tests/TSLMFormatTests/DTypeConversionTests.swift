@@ -97,12 +97,12 @@ final class DTypeConversionTests: XCTestCase {
         let ints: [DType] = [.i8, .i16, .i32, .i64, .u8, .bool]
         for a in ints {
             for b in DType.allCases where b != a {
-                let src = [UInt8](repeating: 0, count: a.byteCount(shape: [64])!)
-                assertThrows(TSLMError.self, "\(a) → \(b)", { try self.convert(src, a, b, [64]) }) {
+                let src = [UInt8](repeating: 0, count: a.byteCount(shape: [256])!)
+                assertThrows(TSLMError.self, "\(a) → \(b)", { try self.convert(src, a, b, [256]) }) {
                     if case let .unsupportedDType(_, tensor, dtype) = $0 { return tensor == "x" && dtype.contains("\(a)") } else { return false }
                 }
-                let fsrc = [UInt8](repeating: 0, count: b.byteCount(shape: [64])!)
-                assertThrows(TSLMError.self, "\(b) → \(a)", { try self.convert(fsrc, b, a, [64]) }) {
+                let fsrc = [UInt8](repeating: 0, count: b.byteCount(shape: [256])!)
+                assertThrows(TSLMError.self, "\(b) → \(a)", { try self.convert(fsrc, b, a, [256]) }) {
                     if case .unsupportedDType = $0 { return true } else { return false }
                 }
             }

@@ -12,7 +12,7 @@ final class TSLMRoundTripTests: XCTestCase {
         var rng = SplitMix64(seed: 11)
         var s: [Spec] = []
         for (i, dt) in DType.allCases.enumerated() {
-            let shape = dt.isQuantized ? [3, 64] : [5, 7]
+            let shape = dt.isQuantized ? [3, 2 * dt.blockSize] : [5, 7]
             var data = rng.bytes(dt.byteCount(shape: shape)!)
             if dt == .bool { data = data.map { $0 & 1 } }
             s.append(Spec(name: "t\(i).\(dt)", dtype: dt, shape: shape, data: data, compress: false))

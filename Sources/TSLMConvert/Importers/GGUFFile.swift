@@ -72,11 +72,14 @@ public enum GGMLType: UInt32, Sendable, CaseIterable, CustomStringConvertible {
         case .q8_0: .q8_0
         case .q4_0: .q4_0
         case .q4_1: .q4_1
+        case .q4_K: .q4_k
+        case .q5_K: .q5_k
+        case .q6_K: .q6_k
         case .i8: .i8
         case .i16: .i16
         case .i32: .i32
         case .i64: .i64
-        case .q5_0, .q5_1, .q2_K, .q3_K, .q4_K, .q5_K, .q6_K, .q8_K: nil
+        case .q5_0, .q5_1, .q2_K, .q3_K, .q8_K: nil
         }
     }
 

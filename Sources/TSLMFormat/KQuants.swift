@@ -1,8 +1,8 @@
-import TSLMFormat
-
-/// Scalar reference dequantizers for the ggml block types that `.tslm` does not store
-/// (Q5_0, Q5_1 and the 256-weight "K" super-block types Q2_K … Q8_K). The GGUF importer turns
-/// tensors of these types into f32.
+/// Scalar reference dequantizers for ggml's Q5_0, Q5_1 and 256-weight "K" super-block types
+/// Q2_K … Q8_K. `.tslm` stores Q4_K, Q5_K and Q6_K as its q4_k, q5_k and q6_k (byte for byte;
+/// `DTypeConversion` and the kernels' scalar twins decode with these functions); the GGUF
+/// importer turns tensors of the other types into f32. The quantizers are in
+/// `KQuantization.swift`.
 ///
 /// Each function decodes whole blocks: it writes `min(values.count / blockSize,
 /// blocks.count / bytesPerBlock)` blocks and never reads or writes outside the two buffers.
@@ -106,7 +106,7 @@ public enum KQuants {
     /// Unpacks the 6-bit scale and min of sub-block `j` (0..<8) from the 12 packed bytes of a
     /// Q4_K or Q5_K super-block.
     @inline(__always)
-    static func scaleMin(_ s: UnsafeRawPointer, _ j: Int) -> (scale: UInt8, min: UInt8) {
+    public static func scaleMin(_ s: UnsafeRawPointer, _ j: Int) -> (scale: UInt8, min: UInt8) {
         let b = { (i: Int) in s.load(fromByteOffset: i, as: UInt8.self) }
         if j < 4 {
             return (b(j) & 63, b(j + 4) & 63)
@@ -117,31 +117,22 @@ public enum KQuants {
     /// Q4_K: 8 sub-blocks of 32 weights; x = (d·scale)·q − (dmin·min). Each 64-weight chunk
     /// `c` is 32 bytes of `qs`: low nibbles are sub-block `2c`, high nibbles sub-block `2c+1`.
     public static func dequantizeQ4_K(_ blocks: UnsafeRawBufferPointer, into values: UnsafeMutableBufferPointer<Float>) {
-        forEachBlock(blocks, values, elements: 256, bytes: 144) { src, y in
-            let d = halfToFloat(u16(src, 0))
-            let dmin = halfToFloat(u16(src, 2))
-            let qs = src + 16
-            for c in 0..<4 {
-                let (s0, m0) = scaleMin(src + 4, 2 * c)
-                let (s1, m1) = scaleMin(src + 4, 2 * c + 1)
-                let d0 = d * Float(s0), dm0 = dmin * Float(m0)
-                let d1 = d * Float(s1), dm1 = dmin * Float(m1)
-                for l in 0..<32 {
-                    let byte = qs.load(fromByteOffset: 32 * c + l, as: UInt8.self)
-                    y[64 * c + l] = d0 * Float(byte & 0x0F) - dm0
-                    y[64 * c + 32 + l] = d1 * Float(byte >> 4) - dm1
-                }
-            }
-        }
+        dequantizeScaleMin(blocks, into: values, fifthBit: false)
     }
 
     /// Q5_K: Q4_K plus a fifth bit per weight: bit `e / 32` of `qh[e % 32]`.
     public static func dequantizeQ5_K(_ blocks: UnsafeRawBufferPointer, into values: UnsafeMutableBufferPointer<Float>) {
-        forEachBlock(blocks, values, elements: 256, bytes: 176) { src, y in
+        dequantizeScaleMin(blocks, into: values, fifthBit: true)
+    }
+
+    /// Q4_K (`fifthBit` false: 144-byte blocks, `qs` at 16) or Q5_K (176 bytes, `qh` at 16,
+    /// `qs` at 48).
+    static func dequantizeScaleMin(_ blocks: UnsafeRawBufferPointer, into values: UnsafeMutableBufferPointer<Float>, fifthBit: Bool) {
+        forEachBlock(blocks, values, elements: 256, bytes: fifthBit ? 176 : 144) { src, y in
             let d = halfToFloat(u16(src, 0))
             let dmin = halfToFloat(u16(src, 2))
             let qh = src + 16
-            let qs = src + 48
+            let qs = src + (fifthBit ? 48 : 16)
             for c in 0..<4 {
                 let (s0, m0) = scaleMin(src + 4, 2 * c)
                 let (s1, m1) = scaleMin(src + 4, 2 * c + 1)
@@ -149,10 +140,14 @@ public enum KQuants {
                 let d1 = d * Float(s1), dm1 = dmin * Float(m1)
                 for l in 0..<32 {
                     let byte = qs.load(fromByteOffset: 32 * c + l, as: UInt8.self)
-                    let h = qh.load(fromByteOffset: l, as: UInt8.self)
-                    let hi0 = (h >> UInt8(2 * c)) & 1, hi1 = (h >> UInt8(2 * c + 1)) & 1
-                    y[64 * c + l] = d0 * Float((byte & 0x0F) | hi0 << 4) - dm0
-                    y[64 * c + 32 + l] = d1 * Float((byte >> 4) | hi1 << 4) - dm1
+                    var lo = byte & 0x0F, hi = byte >> 4
+                    if fifthBit {
+                        let h = qh.load(fromByteOffset: l, as: UInt8.self)
+                        lo |= ((h >> UInt8(2 * c)) & 1) << 4
+                        hi |= ((h >> UInt8(2 * c + 1)) & 1) << 4
+                    }
+                    y[64 * c + l] = d0 * Float(lo) - dm0
+                    y[64 * c + 32 + l] = d1 * Float(hi) - dm1
                 }
             }
         }
