@@ -22,7 +22,7 @@ enum Gemm {
     static let panelRows = 16
     /// The most columns per panel: 4 panel rows and 3 activation rows of a panel (28 KiB) stay
     /// in L1 while the micro-kernel runs. Columns are split into equal panels of a multiple of
-    /// every block size (32), so panels start on block boundaries.
+    /// the block size (32; 256 for the K types), so panels start on block boundaries.
     static let panelCols = 768
     /// Products below this many multiply–adds run on the calling thread.
     static let parallelThresholdMACs = 1 << 20
@@ -52,7 +52,9 @@ enum Gemm {
         guard !rows.isEmpty, !tokens.isEmpty else { return }
         let cols = w.cols, ldy = w.rows
         let panels = (cols + panelCols - 1) / panelCols
-        let width = min(cols, ((cols + panels - 1) / panels + 31) / 32 * 32)
+        // Panels start on block boundaries: 32 weights, 256 for the K types.
+        let align = max(32, w.dtype.blockSize)
+        let width = min(cols, ((cols + panels - 1) / panels + align - 1) / align * align)
         // A panel's rows are `stride` floats apart (a multiple of 8: 32-byte aligned rows).
         let stride = (width + 7) / 8 * 8
         let panel = UnsafeMutableRawPointer.allocate(byteCount: panelRows * stride * 4, alignment: 64)
@@ -228,6 +230,8 @@ enum Gemm {
                 p += bytes
                 i += 32
             }
+        case .q4_k, .q5_k, .q6_k:
+            KQuantDecode.decode(w.dtype, base + (from / KQuants.superBlockSize) * w.dtype.bytesPerBlock, count: count, into: out)
         default:
             let size = w.dtype.bytesPerBlock / w.dtype.blockSize
             DTypeConversion.toFloat32(UnsafeRawBufferPointer(start: base + size * from, count: size * count),

@@ -36,8 +36,8 @@ extension Kernels {
 
     /// y[r] = Σ_c W[r,c]·x[c] for r in 0..<rows.
     ///
-    /// For q4_0/q4_1 weights, x is first quantized to 8-bit blocks (f32 scale per 32) once per
-    /// call, for q8_0 weights to 16-bit blocks, and the row dot products use integer SIMD math; f32/f16/bf16 weights use
+    /// For q4_0/q4_1 and the K types (q4_k, q5_k, q6_k), x is first quantized to 8-bit blocks
+    /// (f32 scale per 32) once per call, for q8_0 weights to 16-bit blocks, and the row dot products use integer SIMD math; f32/f16/bf16 weights use
     /// float SIMD with FMA. Other dtypes are dequantized row by row (slow, but correct). Rows
     /// are split across `pool`. `y` must not alias `x`.
     public static func matvec(_ w: WeightMatrix, _ x: UnsafePointer<Float>, _ y: UnsafeMutablePointer<Float>, pool: ThreadPool?) {
@@ -106,7 +106,7 @@ extension Kernels {
             // 16-bit activations: 8-bit ones would cost q8_0 most of its accuracy (see
             // `WideQuantizedActivations`).
             wide = WideQuantizedActivations(tokens: n, blocks: w0.blocksPerRow)
-        case .q8_0, .q4_0, .q4_1:
+        case .q8_0, .q4_0, .q4_1, .q4_k, .q5_k, .q6_k:
             narrow = QuantizedActivations(tokens: n, blocks: w0.blocksPerRow)
         default:
             break
@@ -165,8 +165,8 @@ extension Kernels {
                 let dtype = w.dtype
                 var r = range.lowerBound
                 #if arch(x86_64) && TSLM_X86_AVX2
-                // Pairs of rows share each activation block load.
-                while r + 2 <= range.upperBound {
+                // Pairs of rows share each activation block load (the 32-weight types).
+                while !dtype.isKQuant && r + 2 <= range.upperBound {
                     let row0 = w.row(r), row1 = w.row(r + 1)
                     for i in t0..<t1 {
                         let xq = act.quants(token: i), xd = act.scales(token: i), xs = act.sums(token: i)
@@ -190,7 +190,10 @@ extension Kernels {
                         switch dtype {
                         case .q8_0: v = RowDot.q8_0(row, xq, xd, blocks: blocks)
                         case .q4_0: v = RowDot.q4_0(row, xq, xd, xs, blocks: blocks)
-                        default: v = RowDot.q4_1(row, xq, xd, xs, blocks: blocks)
+                        case .q4_1: v = RowDot.q4_1(row, xq, xd, xs, blocks: blocks)
+                        case .q4_k: v = RowDot.q45_K(row, fifthBit: false, xq, xd, xs, superBlocks: blocks / 8)
+                        case .q5_k: v = RowDot.q45_K(row, fifthBit: true, xq, xd, xs, superBlocks: blocks / 8)
+                        default: v = RowDot.q6_K(row, xq, xd, superBlocks: blocks / 8)
                         }
                         y[i * rows + r] = v
                     }

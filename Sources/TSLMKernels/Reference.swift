@@ -69,7 +69,8 @@ public enum Reference {
     /// y = W·x for a q8_0/q4_0/q4_1 matrix with x quantized as the fast path does (q8_0:
     /// `quantizeWideActivationBlock`, 16 bits; q4_0/q4_1: `quantizeActivationBlock`, 8 bits):
     /// per block, d_w·d_x·Σ q_w·q_x plus the dtype's offset term (q4_0: −8·d_w·d_x·Σq_x;
-    /// q4_1: m_w·d_x·Σq_x), summed in `Double`. For other dtypes, the same as `matvec`.
+    /// q4_1: m_w·d_x·Σq_x), summed in `Double`; q4_k, q5_k and q6_k per sub-block likewise
+    /// (8-bit activations). For other dtypes, the same as `matvec`.
     public static func matvecQuantizedActivations(_ w: WeightMatrix, _ x: UnsafePointer<Float>, _ y: UnsafeMutablePointer<Float>) {
         guard w.dtype.isQuantized else { return matvec(w, x, y) }
         let blocks = w.cols / 32
@@ -89,6 +90,42 @@ public enum Reference {
                     xs[b] = s
                 }
             }
+        }
+        if w.dtype.isKQuant {
+            // The K types: per activation block, the integer levels of each sub-block (q4_k,
+            // q5_k: q in 0...nmax, x = (d·sc)·q − dmin·m; q6_k: q − 32 with int8 sub-block
+            // scales, x = (d·sc)·q) times the activation quants, in `Double`.
+            var levels = [Int32](repeating: 0, count: 256)
+            for r in 0..<w.rows {
+                let row = w.data + r * w.rowBytes
+                var total = 0.0
+                for s in 0..<(blocks / 8) {
+                    let p = row + w.dtype.bytesPerBlock * s
+                    kLevels(p, w.dtype, &levels)
+                    for j in 0..<8 {
+                        let b = 8 * s + j
+                        switch w.dtype {
+                        case .q6_k:
+                            let d = Double(halfToFloat(p.loadUnaligned(fromByteOffset: BlockQ6_K.dOffset, as: UInt16.self)))
+                            for half in 0..<2 {
+                                var dot: Int64 = 0
+                                for i in 0..<16 { dot += Int64(levels[32 * j + 16 * half + i]) * Int64(xq[32 * b + 16 * half + i]) }
+                                let sc = Double(p.load(fromByteOffset: BlockQ6_K.scalesOffset + 2 * j + half, as: Int8.self))
+                                total += d * sc * Double(xd[b]) * Double(dot)
+                            }
+                        default:
+                            let d = Double(halfToFloat(p.loadUnaligned(as: UInt16.self)))
+                            let dmin = Double(halfToFloat(p.loadUnaligned(fromByteOffset: BlockQ4_K.dminOffset, as: UInt16.self)))
+                            let (sc, mn) = KQuants.scaleMin(p + BlockQ4_K.scalesOffset, j)
+                            var dot: Int64 = 0
+                            for i in 0..<32 { dot += Int64(levels[32 * j + i]) * Int64(xq[32 * b + i]) }
+                            total += d * Double(sc) * Double(xd[b]) * Double(dot) - dmin * Double(mn) * Double(xd[b]) * Double(xs[b])
+                        }
+                    }
+                }
+                y[r] = Float(total)
+            }
+            return
         }
         for r in 0..<w.rows {
             let row = w.data + r * w.rowBytes
@@ -122,6 +159,29 @@ public enum Reference {
                 }
             }
             y[r] = Float(total)
+        }
+    }
+
+    /// The 256 integer levels of the K super-block at `p`: q4_k 0...15, q5_k 0...31 (with the
+    /// fifth bit), q6_k −32...31, read straight from the layout of `formats/tslm.md`.
+    static func kLevels(_ p: UnsafeRawPointer, _ dtype: DType, _ levels: inout [Int32]) {
+        for e in 0..<256 {
+            let c = e / 64, l = e % 32, high = (e % 64) >= 32
+            switch dtype {
+            case .q4_k:
+                let byte = p.load(fromByteOffset: BlockQ4_K.qsOffset + 32 * c + l, as: UInt8.self)
+                levels[e] = Int32(high ? byte >> 4 : byte & 0x0F)
+            case .q5_k:
+                let byte = p.load(fromByteOffset: BlockQ5_K.qsOffset + 32 * c + l, as: UInt8.self)
+                let bit = (p.load(fromByteOffset: BlockQ5_K.qhOffset + l, as: UInt8.self) >> UInt8(e / 32)) & 1
+                levels[e] = Int32(high ? byte >> 4 : byte & 0x0F) | Int32(bit) << 4
+            default:
+                let h = e / 128, r = e % 128
+                let lowByte = p.load(fromByteOffset: BlockQ6_K.qlOffset + 64 * h + r % 64, as: UInt8.self)
+                let low = r < 64 ? lowByte & 0x0F : lowByte >> 4
+                let top = (p.load(fromByteOffset: BlockQ6_K.qhOffset + 32 * h + r % 32, as: UInt8.self) >> UInt8(2 * (r / 32))) & 3
+                levels[e] = Int32(low | top << 4) - 32
+            }
         }
     }
 

@@ -3,7 +3,7 @@ import TSLMFormat
 /// A row-major weight matrix `[rows, cols]` in its storage dtype, viewed in place.
 ///
 /// Rows are independent and `rowBytes` apart; for the block types (q8_0, q4_0, q4_1) each row
-/// is `cols / 32` blocks, so `cols` must be a multiple of 32 (the format guarantees this for
+/// is `cols / 32` blocks, so `cols` must be a multiple of 32 (of 256 for q4_k, q5_k, q6_k) (the format guarantees this for
 /// every stored tensor; `init(validating:...)` checks it). `data` usually points into a mapped
 /// `.tslm` file: its start is 64-byte aligned but rows need not be, and the kernels load
 /// unaligned.
@@ -44,8 +44,8 @@ public struct WeightMatrix: @unchecked Sendable {
     /// Bytes per row: `cols / blockSize * bytesPerBlock`.
     public var rowBytes: Int { cols / dtype.blockSize * dtype.bytesPerBlock }
 
-    /// Blocks per row for the block types (`cols / 32`: q8_0, q4_0 and q4_1 blocks all hold
-    /// `BlockQ8_0.weights` = 32 weights).
+    /// Activation blocks of 32 per row for the block types (`cols / 32`: q8_0, q4_0 and q4_1
+    /// blocks all hold `BlockQ8_0.weights` = 32 weights; a K super-block meets 8 of them).
     @inline(__always) var blocksPerRow: Int { cols / BlockQ8_0.weights }
 
     /// The start of row `r`.

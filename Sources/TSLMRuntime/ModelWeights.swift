@@ -16,7 +16,7 @@ public final class ModelWeights: @unchecked Sendable {
     public func matrix(_ name: String, rows: Int, cols: Int) throws -> WeightMatrix {
         guard let e = file.entry(name) else { throw RuntimeError.missingTensor(name) }
         guard e.shape == [rows, cols] else { throw RuntimeError.badTensorShape(tensor: name, expected: [rows, cols], found: e.shape) }
-        guard [.f32, .f16, .bf16, .q8_0, .q4_0, .q4_1].contains(e.dtype) else {
+        guard e.dtype.isFloatingPoint && e.dtype != .f64 else {
             throw RuntimeError.unsupportedDType(tensor: name, dtype: e.dtype.description)
         }
         let data = try file.tensorData(e)

@@ -102,7 +102,7 @@ final class MatrixKernelTests: XCTestCase {
         let cols = 256
         var x = (0..<cols).map { _ in Float(Int(rng.next() % 255) - 127) }
         for b in 0..<(cols / 32) { x[32 * b] = 127 }
-        for dtype in [DType.q8_0, .q4_0, .q4_1] {
+        for dtype in [DType.q8_0, .q4_0, .q4_1, .q4_k, .q5_k, .q6_k] {
             let m = TestMatrix(random: &rng, dtype: dtype, rows: 9, cols: cols)
             var want = [Float](repeating: 0, count: 9), got = want
             Reference.matvec(m.matrix, x, &want)
