@@ -72,8 +72,16 @@ err = max(abs(a - b) for a, b in zip(last, ref)); scale = max(abs(x) for x in re
 print(f"     f32 vs transformers: max abs err {err:.3g} ({err/scale:.3g} of max |logit| {scale:.3g})")
 sys.exit(0 if err <= 1e-4 * scale else 1)
 PY
+# K types: q4_k_m from f16 (SmolLM2's rows of 576 are no whole 256-blocks, so only ffn_down,
+# 1536 columns, holds K blocks: q6_k in llama.cpp's "more bits" layers, q4_k elsewhere).
+check "quantize f16 -> q4_k_m" "$TSLM" quantize "$work/smollm2-f16.tslm" "$work/smollm2-q4_k_m.tslm" --type q4_k_m -q
+"$TSLM" info "$work/smollm2-q4_k_m.tslm" --json > "$work/q4_k_m.json" || bad "info --json q4_k_m"
+check "q4_k_m: ffn_down q6_k in layers 0-2, 5, 8, ..., 26-29 and q4_k elsewhere; attn_q q4_1; token_embd q8_0" jq_py "$work/q4_k_m.json" \
+  "{int(t['name'].split('.')[1]) for t in d['tensors'] if t['name'].endswith('ffn_down.weight') and t['dtype']=='q6_k'}=={0,1,2,5,8,11,14,17,20,23,26,27,28,29} and all(t['dtype'] in ('q4_k','q6_k') for t in d['tensors'] if t['name'].endswith('ffn_down.weight')) and [t['dtype'] for t in d['tensors'] if t['name']=='blk.0.attn_q.weight']==['q4_1'] and [t['dtype'] for t in d['tensors'] if t['name']=='token_embd.weight']==['q8_0']"
+check "verify q4_k_m" "$TSLM" verify "$work/smollm2-q4_k_m.tslm"
+check "run --logits-out q4_k_m" "$TSLM" run -m "$work/smollm2-q4_k_m.tslm" --token-ids "$ids" -n 0 --logits-out "$work/q4_k_m.logits"
 # Quantized conversions vs our f32 run: top-1 agreement over the 16 prompt positions.
-for spec in q8_0:16 q4_0:11; do
+for spec in q8_0:16 q4_0:11 q4_k_m:13; do
   t=${spec%%:*}; need=${spec##*:}
   check "$t top-1 agreement with f32 ≥ $need/16" python3 - "$work/f32.logits" "$work/$t.logits" "$need" "$t" <<'PY'
 import array, sys

@@ -5,7 +5,7 @@ tools/bench_compare.sh so that tslm and llama.cpp are benchmarked on the same mo
     python3 tools/compare_weights.py model.gguf model.tslm
 
 Every GGUF tensor must be in the .tslm file under the same name, with the same type (f32, f16,
-bf16, q8_0, q4_0, q4_1), the same shape and the same bytes. Exception: llama's attn_q / attn_k
+bf16, q8_0, q4_0, q4_1, q4_k, q5_k, q6_k), the same shape and the same bytes. Exception: llama's attn_q / attn_k
 rows, which GGUF stores in a rotary-permuted order and the importer puts back in Hugging Face
 order; for them the rows are compared after undoing that permutation. Standard library only;
 uncompressed .tslm tensors only. Prints one line; exits 1 on a difference.
@@ -13,8 +13,9 @@ uncompressed .tslm tensors only. Prints one line; exits 1 on a difference.
 import struct, sys
 
 GGUF_TYPES = {0: ("f32", 1, 4), 1: ("f16", 1, 2), 2: ("q4_0", 32, 18), 3: ("q4_1", 32, 20),
-              8: ("q8_0", 32, 34), 30: ("bf16", 1, 2)}
-TSLM_TYPES = {0: "f32", 1: "f16", 2: "bf16", 16: "q8_0", 17: "q4_0", 18: "q4_1"}
+              8: ("q8_0", 32, 34), 12: ("q4_k", 256, 144), 13: ("q5_k", 256, 176), 14: ("q6_k", 256, 210),
+              30: ("bf16", 1, 2)}
+TSLM_TYPES = {0: "f32", 1: "f16", 2: "bf16", 16: "q8_0", 17: "q4_0", 18: "q4_1", 19: "q4_k", 20: "q5_k", 21: "q6_k"}
 # value sizes of scalar metadata types (GGUF and .tslm share the numbering)
 SCALAR = {0: 1, 1: 1, 2: 2, 3: 2, 4: 4, 5: 4, 6: 4, 7: 1, 10: 8, 11: 8, 12: 8}
 

@@ -60,13 +60,20 @@ q q4_0si --type q4_0 --quantizer search --imatrix $D/smollm2-f16.imatrix
 q q4_1si --type q4_1 --quantizer search --imatrix $D/smollm2-f16.imatrix
 q q4_0sik --type q4_0 --quantizer search --imatrix $D/smollm2-f16.imatrix \
   --keep 'blk.*.attn_v.weight=q8_0' --keep 'blk.*.ffn_down.weight=q8_0'
+# K types. SmolLM2's rows of 576 are no whole 256-blocks: only ffn_down (1536) holds K blocks,
+# the other matrices take the policy's fallbacks (q4_k → q4_1, q5_k/q6_k → q8_0).
+q q4_k --type q4_k
+q q4_k_m --type q4_k_m
+q q4_k_msi --type q4_k_m --quantizer search --imatrix $D/smollm2-f16.imatrix
+q q5_k_m --type q5_k_m
+q q6_k --type q6_k
 
 run() {  # name, extra args
   local name=$1; shift
   $T perplexity -m $D/smollm2-$name.tslm -f $TEXT --chunks $CHUNKS --json "$@" > $D/ppl-$name.json 2> $D/ppl-$name.log
 }
 [ -f $D/f16.logp ] && [ -f $D/ppl-f16.json ] || run f16 --save-logits $D/f16.logp
-for m in q8_0 q4_0 q4_0s q4_0si q4_0sik q4_1 q4_1s q4_1si source; do run $m --kl-divergence $D/f16.logp; done
+for m in q8_0 q4_0 q4_0s q4_0si q4_0sik q4_1 q4_1s q4_1si q4_k q4_k_m q4_k_msi q5_k_m q6_k source; do run $m --kl-divergence $D/f16.logp; done
 # q8_0 with the 8-bit activations of earlier versions.
 TSLM_Q8_ACTIVATIONS=8 $T perplexity -m $D/smollm2-q8_0.tslm -f $TEXT --chunks $CHUNKS --json \
   --kl-divergence $D/f16.logp > $D/ppl-q8_0-act8.json 2> $D/ppl-q8_0-act8.log
@@ -80,6 +87,9 @@ rows = [("f16 (the GGUF's Q4_1 weights, dequantized)", "f16"),
         ("q4_0, search + imatrix, attn_v and ffn_down kept at q8_0", "q4_0sik"),
         ("q4_1, round-to-nearest", "q4_1"), ("q4_1, --quantizer search", "q4_1s"),
         ("q4_1, --quantizer search --imatrix", "q4_1si"),
+        ("q4_k (ffn_down q4_k, the rest q4_1)", "q4_k"), ("q4_k_m", "q4_k_m"),
+        ("q4_k_m, --quantizer search --imatrix", "q4_k_msi"), ("q5_k_m", "q5_k_m"),
+        ("q6_k (ffn_down q6_k, the rest q8_0)", "q6_k"),
         ("q4_1, the GGUF's blocks kept", "source")]
 f16 = json.load(open(f"{d}/ppl-f16.json"))["ppl"]
 print("| model | PPL | vs f16 | KL to f16 | same top token |")

@@ -12,8 +12,12 @@ struct Convert: ParsableCommand {
         unpickler that never runs code), a GGUF v2/v3 file, or a .tslm file.
 
         Storage types (--type): source (keep each tensor's type; the default), f32, f16, bf16,
-        q8_0, q4_0, q4_1. Norms, biases and other 1-D tensors stay f32; under 4-bit types the
-        embedding and output matrices keep q8_0. See formats/tslm.md, "Quantization policy".
+        q8_0, q4_0, q4_1, the K types q4_k, q5_k, q6_k (256-weight super-blocks, as GGUF's Q4_K,
+        Q5_K, Q6_K, which are imported as they are) and the mixes q4_k_m, q5_k_m (llama.cpp's:
+        q6_k for the attention value and FFN down matrices of some layers). Norms, biases and
+        other 1-D tensors stay f32; under q4_0/q4_1 the embedding and output matrices keep q8_0,
+        under K types q6_k; a row that is not a whole number of 256-blocks falls back to q4_1
+        (q4_k) or q8_0 (q5_k, q6_k). See formats/tslm.md, "Quantization policy".
 
         An OpenTSLM checkpoint (model_checkpoint.pt, SoftPrompt or Flamingo) holds only the
         time-series parts (and LoRA adapters): give the LLM it was trained on with --base. The
@@ -113,7 +117,8 @@ struct Quantize: ParsableCommand {
 
         --quantizer rtn (the default) is ggml's round-to-nearest, bit-identical to the gguf
         package; --quantizer search picks each q4_0/q4_1 block's scale (and offset) to minimize
-        its squared error (formats/tslm.md, "Quantizers"). --keep PATTERN=TYPE stores the
+        its squared error (formats/tslm.md, "Quantizers"). The K types (q4_k, q5_k, q6_k and the
+        _m mixes) always search; --imatrix FILE weights their search too. --keep PATTERN=TYPE stores the
         matrices whose name matches PATTERN (`*` = anything) as TYPE; repeat it, the first match
         wins (formats/tslm.md, "Quantization policy").
 
@@ -121,6 +126,7 @@ struct Quantize: ParsableCommand {
           tslm quantize smollm2-f16.tslm smollm2-q4.tslm --type q4_0
           tslm quantize smollm2-f16.tslm smollm2-q4s.tslm --type q4_0 --quantizer search \\
                --keep 'blk.*.attn_v.weight=q8_0'
+          tslm quantize llama-1b-f16.tslm llama-1b-q4km.tslm --type q4_k_m --imatrix llama.imatrix
         """
     )
 
@@ -139,7 +145,7 @@ struct Quantize: ParsableCommand {
     @Option(name: .long, help: "How 4-bit blocks are found: \(BlockQuantizer.allCases.map(\.rawValue).joined(separator: ", ")).")
     var quantizer: String = BlockQuantizer.roundToNearest.rawValue
 
-    @Option(name: .long, help: "PATTERN=TYPE: store matching matrices as TYPE (f32, f16, bf16, q8_0, q4_0, q4_1); repeatable, first match wins.")
+    @Option(name: .long, help: "PATTERN=TYPE: store matching matrices as TYPE (f32, f16, bf16, q8_0, q4_0, q4_1, q4_k, q5_k, q6_k); repeatable, first match wins.")
     var keep: [String] = []
 
     @Option(name: .long, help: "An importance matrix from `tslm perplexity --save-imatrix` weighting --quantizer search's error per column.")
@@ -160,11 +166,13 @@ struct Quantize: ParsableCommand {
         }
         let rules = try keep.map { text in
             guard let rule = KeepRule(parsing: text) else {
-                throw ValidationError("--keep '\(text)': expected PATTERN=TYPE with TYPE one of f32, f16, bf16, q8_0, q4_0, q4_1")
+                throw ValidationError("--keep '\(text)': expected PATTERN=TYPE with TYPE one of f32, f16, bf16, q8_0, q4_0, q4_1, q4_k, q5_k, q6_k")
             }
             return rule
         }
-        guard imatrix == nil || method == .search else { throw ValidationError("--imatrix needs --quantizer search") }
+        guard imatrix == nil || method == .search || target.usesKQuants || rules.contains(where: { $0.type.isKQuant }) else {
+            throw ValidationError("--imatrix needs --quantizer search (or a K type: q4_k, q5_k, q6_k, q4_k_m, q5_k_m)")
+        }
         try runReportingErrors {
             guard try Converter.detectFormat(path: input) == .tslm else {
                 throw TSLMError.badMagic(file: input, expected: "a .tslm file (use `tslm convert` for other formats)", found: [])

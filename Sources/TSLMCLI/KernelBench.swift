@@ -39,7 +39,8 @@ enum KernelBench {
             }
             let x = (0..<(tokens * s.cols)).map { i in sinf(Float(i) * 0.37) }
             var y = [Float](repeating: 0, count: tokens * s.rows)
-            for dtype in [DType.f16, .q8_0, .q4_0] {
+            // The K types where a row is whole 256-weight super-blocks (not SmolLM2's 576).
+            for dtype in [DType.f16, .q8_0, .q4_0] + (s.cols % 256 == 0 ? [.q4_k, .q5_k, .q6_k] : []) {
                 let bytes = dtype.byteCount(shape: [s.rows, s.cols])!
                 let storage = UnsafeMutableRawPointer.allocate(byteCount: bytes, alignment: 64)
                 defer { storage.deallocate() }

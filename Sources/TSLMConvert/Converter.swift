@@ -181,9 +181,11 @@ public enum Converter {
         let writer = try TSLMWriter(path: output, metadata: metadata)
         var params = 0
         var typeCounts: [DType: Int] = [:]
+        let layerCount = QuantizationPolicy.layerCount(model.tensors.map(\.name))
         for (i, t) in model.tensors.enumerated() {
             options.progress?(i, model.tensors.count, t.name)
-            let target = QuantizationPolicy.storageType(name: t.name, dtype: t.dtype, shape: t.shape, target: options.target, keep: options.keep)
+            let target = QuantizationPolicy.storageType(name: t.name, dtype: t.dtype, shape: t.shape, target: options.target,
+                                                        keep: options.keep, layerCount: layerCount)
             let data = try t.load()
             guard let expected = t.dtype.byteCount(shape: t.shape), expected == data.bytes.count else {
                 throw TSLMError.sizeMismatch(file: model.sourcePath, tensor: t.name,

@@ -130,8 +130,47 @@ final class ConverterTests: XCTestCase {
         }
     }
 
+    func testKQuantPolicyAndMixes() {
+        let P = { (name: String, shape: [Int], target: TargetType) in
+            QuantizationPolicy.storageType(name: name, dtype: .f32, shape: shape, target: target, layerCount: 16)
+        }
+        XCTAssertEqual(TargetType(name: "q4_k_m"), .kMix(.q4_k))
+        XCTAssertEqual(TargetType(name: "Q5_K_M"), .kMix(.q5_k))
+        XCTAssertEqual(TargetType(name: "q6_k"), .type(.q6_k))
+        XCTAssertNil(TargetType(name: "q6_k_m"))
+        XCTAssertEqual(TargetType.kMix(.q4_k).description, "q4_k_m")
+        XCTAssertTrue(TargetType.names.contains("q4_k_m") && TargetType.names.contains("q5_k"))
+        // Uniform K types; rows of whole 256-blocks keep the type, others fall back.
+        XCTAssertEqual(P("blk.3.attn_q.weight", [512, 512], .type(.q4_k)), .q4_k)
+        XCTAssertEqual(P("blk.3.attn_v.weight", [512, 512], .type(.q4_k)), .q4_k)  // no mix: no q6_k
+        XCTAssertEqual(P("blk.3.attn_q.weight", [576, 576], .type(.q4_k)), .q4_1)
+        XCTAssertEqual(P("blk.3.attn_q.weight", [576, 576], .type(.q5_k)), .q8_0)
+        XCTAssertEqual(P("blk.3.attn_q.weight", [576, 576], .type(.q6_k)), .q8_0)
+        XCTAssertEqual(P("blk.3.attn_q.weight", [576, 100], .type(.q4_k)), .f16)
+        XCTAssertEqual(P("blk.3.attn_norm.weight", [512], .type(.q4_k)), .f32)
+        XCTAssertEqual(P("token_embd.weight", [1000, 512], .type(.q4_k)), .q6_k)
+        XCTAssertEqual(P("output.weight", [1000, 576], .kMix(.q4_k)), .q8_0)
+        XCTAssertEqual(P("ts.proj.fc.weight", [512, 512], .kMix(.q4_k)), .f16)
+        // q4_k_m on 16 layers: attn_v and ffn_down get q6_k in layers 0, 1, 4, 7, 10, 13, 14, 15
+        // (llama.cpp's use_more_bits: i < n/8, i >= 7n/8, (i - n/8) % 3 == 2).
+        let more = (0..<16).filter { P("blk.\($0).attn_v.weight", [256, 512], .kMix(.q4_k)) == .q6_k }
+        XCTAssertEqual(more, [0, 1, 4, 7, 10, 13, 14, 15])
+        XCTAssertEqual((0..<16).filter { P("blk.\($0).ffn_down.weight", [512, 1536], .kMix(.q5_k)) == .q6_k }, more)
+        XCTAssertEqual(P("blk.2.attn_v.weight", [256, 512], .kMix(.q4_k)), .q4_k)
+        XCTAssertEqual(P("blk.0.attn_q.weight", [512, 512], .kMix(.q4_k)), .q4_k)
+        XCTAssertEqual(P("blk.0.ffn_down.weight", [576, 1536], .kMix(.q4_k)), .q6_k)
+        XCTAssertEqual(P("blk.0.attn_v.weight", [192, 576], .kMix(.q4_k)), .q8_0)  // q6_k does not fit: q8_0
+        XCTAssertEqual(QuantizationPolicy.layerCount(["token_embd.weight", "blk.0.x", "blk.11.attn_v.weight", "blk.3.y"]), 12)
+        // --keep with a K type falls back like the policy.
+        let keep = [KeepRule(parsing: "blk.*.attn_v.weight=q6_k")!]
+        XCTAssertEqual(QuantizationPolicy.storageType(name: "blk.2.attn_v.weight", dtype: .f32, shape: [64, 512],
+                                                      target: .type(.q4_0), keep: keep), .q6_k)
+        XCTAssertEqual(QuantizationPolicy.storageType(name: "blk.2.attn_v.weight", dtype: .f32, shape: [64, 64],
+                                                      target: .type(.q4_0), keep: keep), .q8_0)
+    }
+
     func testPolicy() {
-        let P: (String, DType, [Int], TargetType) -> DType = QuantizationPolicy.storageType
+        let P: (String, DType, [Int], TargetType) -> DType = { QuantizationPolicy.storageType(name: $0, dtype: $1, shape: $2, target: $3) }
         XCTAssertEqual(P("blk.0.attn_norm.weight", .f32, [64], .type(.q4_0)), .f32)
         XCTAssertEqual(P("blk.0.attn_q.weight", .f32, [64, 64], .type(.q4_0)), .q4_0)
         XCTAssertEqual(P("token_embd.weight", .f32, [40, 64], .type(.q4_0)), .q8_0)

@@ -11,7 +11,7 @@ final class QuantizeOptionsTests: XCTestCase {
         XCTAssertEqual(KeepRule(parsing: "a=b=f16"), KeepRule(pattern: "a=b", type: .f16))
         XCTAssertNil(KeepRule(parsing: "output.weight"))
         XCTAssertNil(KeepRule(parsing: "=q8_0"))
-        XCTAssertNil(KeepRule(parsing: "output.weight=q5_k"))
+        XCTAssertNil(KeepRule(parsing: "output.weight=q5_0"))
         XCTAssertNil(KeepRule(parsing: "output.weight=i8"))
         XCTAssertEqual(KeepRule(pattern: "blk.*.ffn_down.weight", type: .q8_0).description, "blk.*.ffn_down.weight=q8_0")
     }
