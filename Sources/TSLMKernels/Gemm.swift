@@ -47,10 +47,14 @@ enum Gemm {
         }
     }
 
-    /// Rows `rows` × tokens `tokens` of the product, on the calling thread.
-    static func run(_ w: WeightMatrix, _ x: UnsafePointer<Float>, rows: Range<Int>, tokens: Range<Int>, _ y: UnsafeMutablePointer<Float>) {
+    /// Rows `rows` × tokens `tokens` of the product, on the calling thread. Row r of `w` starts
+    /// `rowStride` bytes after row r − 1 (`w.rowBytes` unless given: a view into a wider
+    /// matrix, such as one head's keys in the KV cache).
+    static func run(_ w: WeightMatrix, rowStride: Int? = nil, _ x: UnsafePointer<Float>, rows: Range<Int>, tokens: Range<Int>,
+                    _ y: UnsafeMutablePointer<Float>) {
         guard !rows.isEmpty, !tokens.isEmpty else { return }
         let cols = w.cols, ldy = w.rows
+        let rowStride = rowStride ?? w.rowBytes
         let panels = (cols + panelCols - 1) / panelCols
         // Panels start on block boundaries: 32 weights, 256 for the K types.
         let align = max(32, w.dtype.blockSize)
@@ -67,7 +71,7 @@ enum Gemm {
             var r0 = rows.lowerBound
             while r0 < rows.upperBound {
                 let mr = min(panelRows, rows.upperBound - r0)
-                for i in 0..<mr { convert(w, row: r0 + i, from: k0, count: kc, into: panel + i * stride) }
+                for i in 0..<mr { convert(w.dtype, w.data + (r0 + i) * rowStride, from: k0, count: kc, into: panel + i * stride) }
                 // Rows past the matrix's end within the last quad are zero (their results are dropped).
                 let padded = (mr + tileRows - 1) / tileRows * tileRows
                 for i in mr..<padded { (panel + i * stride).initialize(repeating: 0, count: kc) }
@@ -168,13 +172,12 @@ enum Gemm {
     }
     #endif
 
-    /// Weights `row`, columns `from ..< from + count` of `w` as f32 into `out` (`from` is a
-    /// multiple of the block size).
+    /// Columns `from ..< from + count` of the `dtype` row at `base` as f32 into `out` (`from` is
+    /// a multiple of the block size).
     @inline(__always)
-    static func convert(_ w: WeightMatrix, row: Int, from: Int, count: Int, into out: UnsafeMutablePointer<Float>) {
-        let base = w.row(row)
+    static func convert(_ dtype: DType, _ base: UnsafeRawPointer, from: Int, count: Int, into out: UnsafeMutablePointer<Float>) {
         let o = UnsafeMutableRawPointer(out)
-        switch w.dtype {
+        switch dtype {
         case .f32:
             o.copyMemory(from: base + 4 * from, byteCount: 4 * count)
         case .f16:
@@ -207,7 +210,7 @@ enum Gemm {
                 i += 32
             }
         case .q4_0, .q4_1:
-            let q4_1 = w.dtype == .q4_1
+            let q4_1 = dtype == .q4_1
             let bytes = q4_1 ? BlockQ4_1.byteCount : BlockQ4_0.byteCount
             let qsOffset = q4_1 ? BlockQ4_1.qsOffset : BlockQ4_0.qsOffset
             var p = base + (from / 32) * bytes
@@ -231,11 +234,11 @@ enum Gemm {
                 i += 32
             }
         case .q4_k, .q5_k, .q6_k:
-            KQuantDecode.decode(w.dtype, base + (from / KQuants.superBlockSize) * w.dtype.bytesPerBlock, count: count, into: out)
+            KQuantDecode.decode(dtype, base + (from / KQuants.superBlockSize) * dtype.bytesPerBlock, count: count, into: out)
         default:
-            let size = w.dtype.bytesPerBlock / w.dtype.blockSize
+            let size = dtype.bytesPerBlock / dtype.blockSize
             DTypeConversion.toFloat32(UnsafeRawBufferPointer(start: base + size * from, count: size * count),
-                                      dtype: w.dtype, count: count, into: UnsafeMutableBufferPointer(start: out, count: count))
+                                      dtype: dtype, count: count, into: UnsafeMutableBufferPointer(start: out, count: count))
         }
     }
 }

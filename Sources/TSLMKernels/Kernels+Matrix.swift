@@ -65,14 +65,16 @@ extension Kernels {
 
     /// Y = X·Wᵀ through the GEMM micro-kernel on the calling thread, for products of
     /// intermediate values rather than model weights (attention's Q·Kᵀ and P·V): never recorded
-    /// in `activationStatistics`, safe to call from several threads at once.
-    public static func gemm(_ w: WeightMatrix, _ x: UnsafePointer<Float>, n: Int, _ y: UnsafeMutablePointer<Float>) {
+    /// in `activationStatistics`, safe to call from several threads at once. Row r of `w`
+    /// starts `rowStride` bytes after row r − 1 (default `w.rowBytes`), so `w` may be a view of
+    /// some columns of a wider matrix (one head's keys in the KV cache).
+    public static func gemm(_ w: WeightMatrix, rowStride: Int? = nil, _ x: UnsafePointer<Float>, n: Int, _ y: UnsafeMutablePointer<Float>) {
         guard w.rows > 0, n > 0 else { return }
         guard w.cols > 0 else {
             y.update(repeating: 0, count: w.rows * n)
             return
         }
-        Gemm.run(w, x, rows: 0..<w.rows, tokens: 0..<n, y)
+        Gemm.run(w, rowStride: rowStride, x, rows: 0..<w.rows, tokens: 0..<n, y)
     }
 
     /// Y_g[i, r] = Σ_c W_g[r,c]·X[i,c] for matrices W_g that read the same input (q, k and v;

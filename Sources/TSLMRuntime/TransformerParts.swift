@@ -176,79 +176,125 @@ func attention(q: UnsafePointer<Float>, out: UnsafeMutablePointer<Float>, n: Int
     }
 }
 
-/// `attention` for many queries (prefill) as matrix products: per head and block of
-/// `attentionBlock` queries, `AttentionBlock.attend` (Q·Kᵀ and P·V through the GEMM
-/// micro-kernel), the causal / sliding-window mask applied as each query's softmax range. Same
-/// result as the one-query path up to summation order.
+/// `attention` for many queries (prefill) as matrix products: per key/value head and block of
+/// `attentionBlock` positions, `AttentionBlock.attend` (Q·Kᵀ and P·V through the GEMM
+/// micro-kernel). The keys are read in place from the cache (the GEMM converts them to f32
+/// panels itself); the values are transposed once per call (`TransposedValues`); the queries
+/// of all the heads that share a key/value head are stacked as rows of one block. The causal /
+/// sliding-window mask is applied as each query's softmax range. Same result as the one-query
+/// path up to summation order.
 func blockAttention(q: UnsafePointer<Float>, out: UnsafeMutablePointer<Float>, n: Int, start: Int,
                     cache: KVCache, layer: Int, heads: Int, kvHeads: Int, headDim: Int, scale: Float,
                     window: Int?, pool: ThreadPool?) {
     let group = heads / kvHeads
     let width = cache.width, rowWidth = heads * headDim
-    let keys = cache.keys(layer), values = cache.values(layer)
     let kvType: DType = cache.half ? .f16 : .f32
     let elementSize = cache.half ? 2 : 4
+    let total = start + n
+    // The first key any query sees.
+    let first = window.map { max(0, start - $0 + 1) } ?? 0
+    let values = TransposedValues(dtype: kvType, base: cache.values(layer), positionStride: width * elementSize,
+                                  headStride: headDim * elementSize, heads: kvHeads, headDim: headDim,
+                                  positions: first..<total, pool: pool)
+    defer { values.deallocate() }
+    let keys = cache.keys(layer)
     let blocks = (n + attentionBlock - 1) / attentionBlock
     let body: (Range<Int>) -> Void = { range in
-        let a = AttentionBlock(maxKeys: start + n, headDim: headDim)
+        let a = AttentionBlock(maxKeys: total, headDim: headDim, maxQueries: attentionBlock * group)
         defer { a.deallocate() }
         for item in range {
-            let (h, b) = (item / blocks, item % blocks)
+            let (kvHead, b) = (item / blocks, item % blocks)
             let q0 = b * attentionBlock, count = min(n, q0 + attentionBlock) - q0
-            let kvOffset = (h / group) * headDim
-            // Keys lo ..< hi: from the first query's window start to the last query's position.
+            // Keys lo ..< lo + length: from the first query's window start to the last query's position.
             let lo = window.map { max(0, start + q0 - $0 + 1) } ?? 0
             let length = start + q0 + count - lo
-            a.loadKeysValues(length: length) { j, which in
-                let at = ((lo + j) * width + kvOffset) * elementSize
-                let source = WeightMatrix(dtype: kvType, rows: 1, cols: headDim, data: (which == 0 ? keys : values) + at)
-                Kernels.dequantizeRow(source, row: 0, into: which == 0 ? a.kh + j * headDim : a.row)
-            }
-            a.loadQueries(count: count) { t in q + (q0 + t) * rowWidth + h * headDim }
-            a.attend(count: count, length: length, scale: scale) { t in
-                let pos = start + q0 + t
+            // Row g·count + t: head kvHead·group + g, position q0 + t.
+            a.loadQueries(count: count * group) { r in q + (q0 + r % count) * rowWidth + (kvHead * group + r / count) * headDim }
+            let k = WeightMatrix(dtype: kvType, rows: length, cols: headDim, data: keys + (lo * width + kvHead * headDim) * elementSize)
+            a.attend(count: count * group, keys: k, keyStride: width * elementSize, values: values.view(head: kvHead, from: lo, length: length),
+                     valueStride: values.rowStride, scale: scale) { r in
+                let pos = start + q0 + r % count
                 return ((window.map { max(0, pos - $0 + 1) } ?? 0) - lo, pos - lo)
             }
-            for t in 0..<count { (out + (q0 + t) * rowWidth + h * headDim).update(from: a.ob + t * headDim, count: headDim) }
+            for r in 0..<count * group {
+                (out + (q0 + r % count) * rowWidth + (kvHead * group + r / count) * headDim).update(from: a.ob + r * headDim, count: headDim)
+            }
         }
     }
-    let items = heads * blocks
+    let items = kvHeads * blocks
     if let pool, items > 1 { pool.parallelFor(items, grain: 1, body) } else { body(0..<items) }
 }
 
-/// Queries per block in `blockAttention` and the encoders' attention.
+/// Positions per block in `blockAttention` and queries per block in the encoders' attention.
 let attentionBlock = 64
 
-/// One thread's buffers for attention as matrix products, and the product itself: keys
-/// `kh` [length, headDim] and transposed values `vt` [headDim, length] in f32, a block of
+/// The values of every head over some positions, transposed to f32 `[heads, headDim, total]`
+/// (head h's row d holds value component d of every position), so that P·V is a GEMM whose
+/// "weights" are a head's rows. Positions outside `positions` are not written.
+struct TransposedValues {
+    let data: UnsafeMutablePointer<Float>
+    let headDim: Int
+    /// Floats per row: the positions' upper bound.
+    let total: Int
+
+    /// Value (h, j) is `headDim` elements of `dtype` at `base + j·positionStride + h·headStride`.
+    init(dtype: DType, base: UnsafeRawPointer, positionStride: Int, headStride: Int, heads: Int, headDim: Int,
+         positions: Range<Int>, pool: ThreadPool?) {
+        self.headDim = headDim
+        total = positions.upperBound
+        data = .allocate(capacity: max(1, heads * headDim * total))
+        let chunk = 256
+        let chunks = (positions.count + chunk - 1) / chunk
+        let (data, total) = (self.data, self.total)
+        let body: (Range<Int>) -> Void = { range in
+            let row = UnsafeMutablePointer<Float>.allocate(capacity: headDim)
+            defer { row.deallocate() }
+            for item in range {
+                let (h, c) = (item / chunks, item % chunks)
+                let out = data + h * headDim * total
+                let from = positions.lowerBound + c * chunk
+                for j in from..<min(positions.upperBound, from + chunk) {
+                    let source = WeightMatrix(dtype: dtype, rows: 1, cols: headDim, data: base + j * positionStride + h * headStride)
+                    Kernels.dequantizeRow(source, row: 0, into: row)
+                    for d in 0..<headDim { out[d * total + j] = row[d] }
+                }
+            }
+        }
+        let items = heads * chunks
+        if let pool, items > 1, positions.count * heads * headDim >= 1 << 16 {
+            pool.parallelFor(items, grain: 1, body)
+        } else {
+            body(0..<items)
+        }
+    }
+
+    /// Bytes between the rows of a `view`.
+    var rowStride: Int { total * 4 }
+
+    /// Head `head`'s values of positions `from ..< from + length` as `[headDim, length]` rows
+    /// `rowStride` bytes apart.
+    func view(head: Int, from: Int, length: Int) -> WeightMatrix {
+        WeightMatrix(dtype: .f32, rows: headDim, cols: length, data: data + head * headDim * total + from)
+    }
+
+    func deallocate() { data.deallocate() }
+}
+
+/// One thread's buffers for attention as matrix products, and the product itself: a block of
 /// queries `qb` [count, headDim], scores `sb` [count, length], output `ob` [count, headDim].
 struct AttentionBlock {
     let headDim: Int
-    let kh, vt, row, qb, sb, ob: UnsafeMutablePointer<Float>
+    let qb, sb, ob: UnsafeMutablePointer<Float>
 
-    init(maxKeys: Int, headDim: Int) {
+    init(maxKeys: Int, headDim: Int, maxQueries: Int = attentionBlock) {
         self.headDim = headDim
-        kh = .allocate(capacity: maxKeys * headDim)
-        vt = .allocate(capacity: maxKeys * headDim)
-        row = .allocate(capacity: headDim)
-        qb = .allocate(capacity: attentionBlock * headDim)
-        sb = .allocate(capacity: attentionBlock * maxKeys)
-        ob = .allocate(capacity: attentionBlock * headDim)
+        qb = .allocate(capacity: maxQueries * headDim)
+        sb = .allocate(capacity: maxQueries * maxKeys)
+        ob = .allocate(capacity: maxQueries * headDim)
     }
 
     func deallocate() {
-        for p in [kh, vt, row, qb, sb, ob] { p.deallocate() }
-    }
-
-    /// Fills `kh` and `vt` for keys 0..<length: `load(j, 0)` writes key j into `kh + j·headDim`,
-    /// `load(j, 1)` writes value j into `row`, which is then transposed into `vt`.
-    @inline(__always)
-    func loadKeysValues(length: Int, _ load: (_ j: Int, _ which: Int) -> Void) {
-        for j in 0..<length {
-            load(j, 0)
-            load(j, 1)
-            for d in 0..<headDim { vt[d * length + j] = row[d] }
-        }
+        for p in [qb, sb, ob] { p.deallocate() }
     }
 
     /// Copies `count` queries (`query(t)` points at query t's headDim values) into `qb`.
@@ -257,11 +303,14 @@ struct AttentionBlock {
         for t in 0..<count { (qb + t * headDim).update(from: query(t), count: headDim) }
     }
 
-    /// `ob` = softmax(scale · `qb`·`kh`ᵀ) · V over keys `range(t)` (first, last; inclusive) of
-    /// query t; keys outside it get weight 0.
+    /// `ob` = softmax(scale · `qb`·Kᵀ) · V over keys `range(t)` (first, last; inclusive) of query
+    /// t; keys outside it get weight 0. `keys` is [length, headDim] with rows `keyStride` bytes
+    /// apart, `values` the transposed values [headDim, length] with rows `valueStride` bytes apart.
     @inline(__always)
-    func attend(count: Int, length: Int, scale: Float, range: (Int) -> (first: Int, last: Int)) {
-        Kernels.gemm(WeightMatrix(dtype: .f32, rows: length, cols: headDim, data: kh), qb, n: count, sb)
+    func attend(count: Int, keys: WeightMatrix, keyStride: Int, values: WeightMatrix, valueStride: Int, scale: Float,
+                range: (Int) -> (first: Int, last: Int)) {
+        let length = keys.rows
+        Kernels.gemm(keys, rowStride: keyStride, qb, n: count, sb)
         for t in 0..<count {
             let (first, last) = range(t)
             let s = sb + t * length
@@ -270,7 +319,7 @@ struct AttentionBlock {
             if first > 0 { s.update(repeating: 0, count: first) }
             if last + 1 < length { (s + last + 1).update(repeating: 0, count: length - last - 1) }
         }
-        Kernels.gemm(WeightMatrix(dtype: .f32, rows: headDim, cols: length, data: vt), sb, n: count, ob)
+        Kernels.gemm(values, rowStride: valueStride, sb, n: count, ob)
     }
 }
 

@@ -12,6 +12,8 @@ final class AttentionTests: XCTestCase {
         let cases: [(Int, Int, Int, Int, Int, Int?, Bool)] = [
             (5, 0, 2, 2, 8, nil, false), (70, 0, 4, 2, 16, nil, false), (131, 9, 3, 1, 12, nil, true),
             (66, 40, 2, 1, 8, 17, false), (9, 3, 6, 3, 64, 4, true),
+            // More than one 256-position chunk of transposed values, split among the threads.
+            (300, 20, 6, 2, 16, nil, true), (270, 0, 4, 4, 8, 100, false),
         ]
         for (n, start, heads, kvHeads, headDim, window, half) in cases {
             let cache = try KVCache(layers: 1, capacity: start + n, width: kvHeads * headDim, half: half)

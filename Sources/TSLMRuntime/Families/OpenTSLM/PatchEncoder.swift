@@ -128,6 +128,9 @@ func bidirectionalAttention(qkv: UnsafePointer<Float>, out: UnsafeMutablePointer
     let scale = 1 / Float(hd).squareRoot()
     let stride = 3 * dim
     if n >= Kernels.gemmMinTokens && Kernels.prefillGemm {
+        let values = TransposedValues(dtype: .f32, base: qkv + 2 * dim, positionStride: stride * 4, headStride: hd * 4,
+                                      heads: heads, headDim: hd, positions: 0..<n, pool: pool)
+        defer { values.deallocate() }
         let blocks = (n + attentionBlock - 1) / attentionBlock
         let body: (Range<Int>) -> Void = { range in
             let a = AttentionBlock(maxKeys: n, headDim: hd)
@@ -135,11 +138,10 @@ func bidirectionalAttention(qkv: UnsafePointer<Float>, out: UnsafeMutablePointer
             for item in range {
                 let (h, b) = (item / blocks, item % blocks)
                 let q0 = b * attentionBlock, count = min(n, q0 + attentionBlock) - q0
-                a.loadKeysValues(length: n) { j, which in
-                    (which == 0 ? a.kh + j * hd : a.row).update(from: qkv + j * stride + (which + 1) * dim + h * hd, count: hd)
-                }
                 a.loadQueries(count: count) { t in qkv + (q0 + t) * stride + h * hd }
-                a.attend(count: count, length: n, scale: scale) { _ in (0, n - 1) }
+                let keys = WeightMatrix(dtype: .f32, rows: n, cols: hd, data: qkv + dim + h * hd)
+                a.attend(count: count, keys: keys, keyStride: stride * 4, values: values.view(head: h, from: 0, length: n),
+                         valueStride: values.rowStride, scale: scale) { _ in (0, n - 1) }
                 for t in 0..<count { (out + (q0 + t) * dim + h * hd).update(from: a.ob + t * hd, count: hd) }
             }
         }
