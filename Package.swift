@@ -16,8 +16,15 @@ let kernelSettings: [SwiftSetting] = portable ? [] : [
     .define("TSLM_X86_AVX2"),
     .unsafeFlags(["-Xcc", "-mavx2", "-Xcc", "-mfma", "-Xcc", "-mf16c"]),
 ]
+// The prefill GEMM's AVX-512 inner loops live in their own module, compiled for AVX-512F, and
+// run only where the CPU has it (`CPUFeatures.avx512f`, checked at run time).
+let avx512Settings: [SwiftSetting] = portable ? [] : [
+    .define("TSLM_X86_AVX512"),
+    .unsafeFlags(["-Xcc", "-mavx512f", "-Xcc", "-mavx2", "-Xcc", "-mfma", "-Xcc", "-mf16c"]),
+]
 #else
 let kernelSettings: [SwiftSetting] = []
+let avx512Settings: [SwiftSetting] = []
 #endif
 
 // The library modules (libtslm.so) and the CLI's (TSLMConvert, TSLMSeriesInput, TSLMCLI) use only
@@ -53,7 +60,9 @@ let package = Package(
         // Compute kernels: scalar references and SIMD versions, the worker pool.
         // cpuid / XCR0 reading for the kernels' CPU check (no tslm_ symbols: kept local).
         .target(name: "CCPUFeatures"),
-        .target(name: "TSLMKernels", dependencies: ["TSLMFormat", "CCPUFeatures"], swiftSettings: kernelSettings + runtimeSettings),
+        .target(name: "TSLMKernelsAVX512", swiftSettings: avx512Settings + runtimeSettings),
+        .target(name: "TSLMKernels", dependencies: ["TSLMFormat", "CCPUFeatures", "TSLMKernelsAVX512"],
+                swiftSettings: kernelSettings + runtimeSettings),
         // `swift run -c release TSLMKernelsBench [rows] [cols] [tokens]`: kernel GB/s and GFLOP/s.
         .executableTarget(name: "TSLMKernelsBench", dependencies: ["TSLMKernels", "TSLMFormat"],
                           swiftSettings: kernelSettings),

@@ -17,7 +17,10 @@ unsigned cpufeat_x86_detect(void) {
     if (!(c & bit_OSXSAVE) || !(c & bit_AVX) || (xcr0() & 6) != 6) return 0;
     if (c & bit_FMA) r |= CPUFEAT_FMA;
     if (c & bit_F16C) r |= CPUFEAT_F16C;
-    if (__get_cpuid_count(7, 0, &a, &b, &c, &d) && (b & bit_AVX2)) r |= CPUFEAT_AVX2;
+    if (!__get_cpuid_count(7, 0, &a, &b, &c, &d)) return r;
+    if (b & bit_AVX2) r |= CPUFEAT_AVX2;
+    /* AVX-512 also needs the OS to save the opmask and ZMM states (XCR0 bits 5-7). */
+    if ((b & bit_AVX512F) && (xcr0() & 0xE6) == 0xE6) r |= CPUFEAT_AVX512F;
     return r;
 }
 #else

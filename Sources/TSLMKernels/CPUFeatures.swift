@@ -18,9 +18,11 @@ public struct CPUFeatures: OptionSet, Sendable, CustomStringConvertible {
     public static let avx2 = CPUFeatures(rawValue: CPUFEAT_AVX2)
     public static let fma = CPUFeatures(rawValue: CPUFEAT_FMA)
     public static let f16c = CPUFeatures(rawValue: CPUFEAT_F16C)
+    /// Not required: the prefill GEMM uses it where present (`Kernels.gemmAVX512`).
+    public static let avx512f = CPUFeatures(rawValue: CPUFEAT_AVX512F)
 
     public var names: [String] {
-        [(CPUFeatures.avx2, "AVX2"), (.fma, "FMA"), (.f16c, "F16C")].filter { contains($0.0) }.map(\.1)
+        [(CPUFeatures.avx2, "AVX2"), (.fma, "FMA"), (.f16c, "F16C"), (.avx512f, "AVX-512F")].filter { contains($0.0) }.map(\.1)
     }
 
     public var description: String { names.isEmpty ? "none" : names.joined(separator: ", ") }
@@ -45,6 +47,7 @@ public struct CPUFeatures: OptionSet, Sendable, CustomStringConvertible {
                 case "avx2": f.remove(.avx2)
                 case "fma": f.remove(.fma)
                 case "f16c": f.remove(.f16c)
+                case "avx512f": f.remove(.avx512f)
                 default: break
                 }
             }

@@ -1,6 +1,7 @@
 import TSLMFormat
 #if arch(x86_64) && TSLM_X86_AVX2
 import _Builtin_intrinsics.intel
+import TSLMKernelsAVX512
 #endif
 
 /// The matrix–matrix product of prefill: Y[t, r] = Σ_c W[r, c]·X[t, c] for many tokens at once.
@@ -59,8 +60,11 @@ enum Gemm {
         // Panels start on block boundaries: 32 weights, 256 for the K types.
         let align = max(32, w.dtype.blockSize)
         let width = min(cols, ((cols + panels - 1) / panels + align - 1) / align * align)
-        // A panel's rows are `stride` floats apart (a multiple of 8: 32-byte aligned rows).
-        let stride = (width + 7) / 8 * 8
+        // A panel's rows are `stride` floats apart (a multiple of 16: 64-byte aligned rows).
+        let stride = (width + 15) / 16 * 16
+        #if arch(x86_64) && TSLM_X86_AVX2
+        let avx512 = Kernels.gemmAVX512
+        #endif
         let panel = UnsafeMutableRawPointer.allocate(byteCount: panelRows * stride * 4, alignment: 64)
             .bindMemory(to: Float.self, capacity: panelRows * stride)
         defer { panel.deallocate() }
@@ -75,6 +79,14 @@ enum Gemm {
                 // Rows past the matrix's end within the last quad are zero (their results are dropped).
                 let padded = (mr + tileRows - 1) / tileRows * tileRows
                 for i in mr..<padded { (panel + i * stride).initialize(repeating: 0, count: kc) }
+                #if arch(x86_64) && TSLM_X86_AVX2
+                if avx512 {
+                    GemmPanelAVX512.multiply(panel: panel, stride: stride, rows: mr, count: kc, x: x + k0, ldx: cols,
+                                             tokens: tokens, y: y + r0, ldy: ldy, accumulate: !first)
+                    r0 += mr
+                    continue
+                }
+                #endif
                 var t = tokens.lowerBound
                 while t < tokens.upperBound {
                     let nt = min(tileTokens, tokens.upperBound - t)

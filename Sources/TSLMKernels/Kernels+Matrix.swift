@@ -26,6 +26,21 @@ extension Kernels {
         return String(cString: v) != "rowdot"
     }()
 
+    /// Whether the GEMM runs its AVX-512 inner loops (`GemmPanelAVX512`: 4 rows × 6 tokens of
+    /// 16-lane accumulators) rather than the AVX2 ones: where this build has them (x86-64, not
+    /// portable) and the CPU and OS support AVX-512F (`TSLM_CPU_FEATURES_MASK=avx512f` turns it
+    /// off, to measure the difference); tests set it to check both paths.
+    nonisolated(unsafe) public static var gemmAVX512: Bool = gemmAVX512Available
+
+    /// Whether this build and CPU can run the AVX-512 GEMM loops.
+    public static var gemmAVX512Available: Bool {
+        #if TSLM_X86_AVX2
+        CPUFeatures.detected.contains(.avx512f)
+        #else
+        false
+        #endif
+    }
+
     /// Whether q8_0 matrix products quantize activations to 16 bits (the default: within 0.3%
     /// of f16's perplexity) or to 8 bits, as q4_0/q4_1 do (`TSLM_Q8_ACTIVATIONS=8` in the
     /// environment; kept to measure the difference).

@@ -86,7 +86,7 @@ public enum Kernels {
         let r = UnsafeMutableRawPointer(x)
         var mx = SIMD8<Float>(repeating: -.infinity)
         var i = 0
-        while i + 8 <= count { mx = pointwiseMax(mx, r.loadUnaligned(fromByteOffset: 4 * i, as: SIMD8<Float>.self)); i += 8 }
+        while i + 8 <= count { mx = VectorMath.max(mx, r.loadUnaligned(fromByteOffset: 4 * i, as: SIMD8<Float>.self)); i += 8 }
         var m = mx.max()
         while i < count { m = Swift.max(m, x[i]); i += 1 }
         let mv = SIMD8<Float>(repeating: m)

@@ -203,7 +203,10 @@ func blockAttention(q: UnsafePointer<Float>, out: UnsafeMutablePointer<Float>, n
         let a = AttentionBlock(maxKeys: total, headDim: headDim, maxQueries: attentionBlock * group)
         defer { a.deallocate() }
         for item in range {
-            let (kvHead, b) = (item / blocks, item % blocks)
+            // Blocks in the order 0, last, 1, last − 1, …: a later block sees more keys, and
+            // the pool hands out contiguous ranges of items, so each range mixes short and long.
+            let (kvHead, p) = (item / blocks, item % blocks)
+            let b = p % 2 == 0 ? p / 2 : blocks - 1 - p / 2
             let q0 = b * attentionBlock, count = min(n, q0 + attentionBlock) - q0
             // Keys lo ..< lo + length: from the first query's window start to the last query's position.
             let lo = window.map { max(0, start + q0 - $0 + 1) } ?? 0

@@ -155,6 +155,10 @@ final class MatrixKernelTests: XCTestCase {
             (.q8_0, 19, 1600, 7), (.q4_0, 2, 2304, 37), (.q4_1, 35, 800, 4), (.q8_0, 8, 64, 200),
             (.q4_0, 300, 96, 14), (.f16, 130, 776, 9), (.q4_1, 3, 64, 1),
         ]
+        // Both inner loops where the CPU has AVX-512 (the AVX2 / portable one everywhere).
+        defer { Kernels.gemmAVX512 = Kernels.gemmAVX512Available }
+        for avx512 in Kernels.gemmAVX512Available ? [false, true] : [false] {
+        Kernels.gemmAVX512 = avx512
         for (dtype, rows, cols, n) in cases {
             let m = TestMatrix(random: &rng, dtype: dtype, rows: rows, cols: cols, offset: Int(rng.next() % 3))
             let x = rng.floats(n * cols, scale: 2)
@@ -164,14 +168,15 @@ final class MatrixKernelTests: XCTestCase {
             for i in 0..<n { mag += magnitudes(m, Array(x[(i * cols)..<((i + 1) * cols)])) }
             var single = [Float](repeating: .nan, count: n * rows)
             Kernels.gemm(m.matrix, x, n: n, &single)
-            assertClose(single, want, scale: mag, tolerance: Tolerance.floatDot, "gemm \(dtype) \(rows)x\(cols) n=\(n)")
+            assertClose(single, want, scale: mag, tolerance: Tolerance.floatDot, "gemm \(dtype) \(rows)x\(cols) n=\(n) avx512 \(avx512)")
             // matmul takes the GEMM from gemmMinTokens tokens on, split among threads.
             guard n >= Kernels.gemmMinTokens else { continue }
             for pool in Self.pools {
                 var y = [Float](repeating: .nan, count: n * rows)
                 Kernels.matmul(m.matrix, x, n: n, &y, pool: pool)
-                assertClose(y, want, scale: mag, tolerance: Tolerance.floatDot, "matmul \(dtype) \(rows)x\(cols) n=\(n) \(pool.threads)t")
+                assertClose(y, want, scale: mag, tolerance: Tolerance.floatDot, "matmul \(dtype) \(rows)x\(cols) n=\(n) \(pool.threads)t avx512 \(avx512)")
             }
+        }
         }
     }
 

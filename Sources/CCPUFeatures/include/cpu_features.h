@@ -6,6 +6,7 @@
 #define CPUFEAT_AVX2 1u
 #define CPUFEAT_FMA  2u
 #define CPUFEAT_F16C 4u
+#define CPUFEAT_AVX512F 8u
 
 /* CPUFEAT_* bits of the features present and enabled by the OS (AVX state saved); 0 on other
  * architectures. */
