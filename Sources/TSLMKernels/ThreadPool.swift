@@ -65,6 +65,31 @@ public final class ThreadPool: @unchecked Sendable {
         }
         busy.store(false, ordering: .releasing)
     }
+
+    /// Runs `body` once on each thread of the pool (once inline without a pool or when the pool
+    /// is busy); each call takes items from `0..<n` with `next()` until it returns nil, so
+    /// items of unequal cost end up balanced however fast each thread runs. `body` sets up its
+    /// own scratch once per thread.
+    public static func forEachItem(_ n: Int, pool: ThreadPool?, _ body: (_ next: () -> Int?) -> Void) {
+        guard n > 0 else { return }
+        let counter = ItemCounter()
+        let next: () -> Int? = {
+            let i = counter.value.add(1, ordering: .relaxed).oldValue
+            return i < n ? i : nil
+        }
+        guard let pool, pool.threads > 1, n > 1 else {
+            body(next)
+            return
+        }
+        pool.parallelFor(pool.threads, grain: 1) { range in
+            for _ in range { body(next) }
+        }
+    }
+}
+
+/// The shared item counter of `ThreadPool.forEachItem`.
+private final class ItemCounter: Sendable {
+    let value = Atomic<Int>(0)
 }
 
 /// The shared state of a pool: the current job, the counters and the parking lot. Workers keep

@@ -199,14 +199,13 @@ func blockAttention(q: UnsafePointer<Float>, out: UnsafeMutablePointer<Float>, n
     defer { values.deallocate() }
     let keys = cache.keys(layer)
     let blocks = (n + attentionBlock - 1) / attentionBlock
-    let body: (Range<Int>) -> Void = { range in
+    // Items (key/value head, block) taken one at a time: later blocks see more keys.
+    ThreadPool.forEachItem(kvHeads * blocks, pool: pool) { next in
         let a = AttentionBlock(maxKeys: total, headDim: headDim, maxQueries: attentionBlock * group)
         defer { a.deallocate() }
-        for item in range {
-            // Blocks in the order 0, last, 1, last − 1, …: a later block sees more keys, and
-            // the pool hands out contiguous ranges of items, so each range mixes short and long.
-            let (kvHead, p) = (item / blocks, item % blocks)
-            let b = p % 2 == 0 ? p / 2 : blocks - 1 - p / 2
+        while let item = next() {
+            // Longest blocks first, so that the last items to be taken are short.
+            let (b, kvHead) = (blocks - 1 - item / kvHeads, item % kvHeads)
             let q0 = b * attentionBlock, count = min(n, q0 + attentionBlock) - q0
             // Keys lo ..< lo + length: from the first query's window start to the last query's position.
             let lo = window.map { max(0, start + q0 - $0 + 1) } ?? 0
@@ -224,8 +223,6 @@ func blockAttention(q: UnsafePointer<Float>, out: UnsafeMutablePointer<Float>, n
             }
         }
     }
-    let items = kvHeads * blocks
-    if let pool, items > 1 { pool.parallelFor(items, grain: 1, body) } else { body(0..<items) }
 }
 
 /// Positions per block in `blockAttention` and queries per block in the encoders' attention.

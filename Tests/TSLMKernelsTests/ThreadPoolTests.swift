@@ -35,6 +35,42 @@ final class ThreadPoolTests: XCTestCase {
         }
     }
 
+    func testForEachItemTakesEveryItemOnce() {
+        for pool in [nil, ThreadPool(threads: 1), ThreadPool(threads: 2), ThreadPool(threads: 4)] {
+            for n in [0, 1, 2, 5, 97, 1000] {
+                let counts = UnsafeMutablePointer<Int>.allocate(capacity: max(1, n))
+                counts.initialize(repeating: 0, count: max(1, n))
+                defer { counts.deallocate() }
+                let calls = Atomic<Int>(0)
+                ThreadPool.forEachItem(n, pool: pool) { next in
+                    calls.add(1, ordering: .relaxed)
+                    while let i = next() { counts[i] += 1 }
+                }
+                for i in 0..<n where counts[i] != 1 {
+                    XCTFail("n=\(n) threads=\(pool?.threads ?? 0): item \(i) taken \(counts[i]) times")
+                }
+                // One body call per thread (one inline without a pool or for a single item).
+                let expected = n == 0 ? 0 : n == 1 || pool == nil ? 1 : pool!.threads
+                XCTAssertEqual(calls.load(ordering: .relaxed), expected, "n=\(n) threads=\(pool?.threads ?? 0)")
+            }
+        }
+        // Items of unequal cost: a thread that is kept busy takes fewer of them.
+        let pool = ThreadPool(threads: 2)
+        let perThread = UnsafeMutablePointer<Int>.allocate(capacity: 2)
+        perThread.initialize(repeating: 0, count: 2)
+        defer { perThread.deallocate() }
+        let slot = Atomic<Int>(0)
+        ThreadPool.forEachItem(40, pool: pool) { next in
+            let me = slot.add(1, ordering: .relaxed).oldValue
+            while next() != nil {
+                perThread[me] += 1
+                if me == 0 { usleep(2_000) }
+            }
+        }
+        XCTAssertEqual(perThread[0] + perThread[1], 40)
+        XCTAssertGreaterThan(perThread[1], perThread[0])
+    }
+
     func testUsesWorkersWhenAllowed() {
         let pool = ThreadPool(threads: 2)
         let chunks = Atomic<Int>(0)
