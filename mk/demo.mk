@@ -1,12 +1,12 @@
 # BasicMotions demo: training, baselines and the quantization table (the demo itself and its
 # q8_0 evaluation are `make demo` / `make demo-eval` in the top-level Makefile).
 
-DEMO_TYPES    := f32 q8_0 q4_1 q4_0
+DEMO_TYPES    := f32 q8_0 q4_k_m q4_1 q4_0
 BASELINES_PY  := .cache/baselines-venv/bin/python
 
 .PHONY: demo-eval-all demo-train demo-baselines
 
-## demo-eval-all: held-out accuracy and macro-F1 of the demo model converted at f32, q8_0, q4_1, q4_0
+## demo-eval-all: held-out accuracy and macro-F1 of the demo model converted at f32, q8_0, q4_k_m, q4_1, q4_0
 ## (the README's quantization table).
 demo-eval-all: deps release
 	tools/fetch_smollm2.sh
