@@ -34,7 +34,7 @@ public final class TextSession {
     /// was run instead).
     public private(set) var tokens: [Int32] = []
     /// Prompt positions run per forward call.
-    public var batchSize = 64
+    public var batchSize = 256
     /// Progress and abort callbacks of prompt runs and generations (see `RunControl`).
     public var control: RunControl?
 
