@@ -41,7 +41,7 @@ macro-F1 0.950 (PyTorch f32 = tslm f32); tslm eval q8_0 0.925 / 0.925, q4_1 0.90
 (demo/basicmotions/metadata.json "training.history", "tslm_eval"; README.md). The same recipe
 with 12 epochs: validation 0.75, test 0.750 (f32 and q8_0). Seeded rerun (2026-12-04, same
 torch 2.13.0 on another CPU, an Intel Xeon VM, with other jobs running): not bit-identical (epoch 1
-loss 4.366 against 4.289: the CPU's kernels round differently), validation 1.000 from epoch 17,
+loss 4.366 against 4.289: the CPU's kernels round differently), validation 1.000 at epochs 14 and 17-20,
 epoch 20 selected, test 0.975 (PyTorch f32) and tslm eval q8_0 0.950 / macro-F1 0.948: within
 +0.025 of the committed 0.950 / 0.925, 5768 s in all. Earlier
 attempts: the first demo (HAR normalization, four-sentence rationale, 8 epochs on all 40, float32,
