@@ -138,6 +138,40 @@ final class OpenTSLMConversionTests: XCTestCase {
         XCTAssertThrowsError(try OpenTSLMImporter.addFlamingoTokens(&o, rows: 5, options: OpenTSLMImporter.Options(), path: "x"))
     }
 
+    /// A Flamingo checkpoint that leaves out the frozen language model (embedding table
+    /// included) gets the base's tables grown with a zero row per added token, as f32.
+    func testFlamingoWithoutEmbeddingsAppendsZeroRows() throws {
+        func tensor(_ name: String, _ values: [Float], rows: Int) -> SourceTensor {
+            let halves = values.map { Float16($0) }
+            return SourceTensor(name: name, dtype: .f16, shape: [rows, 2]) {
+                let d = TensorData(allocating: halves.count * 2)
+                halves.withUnsafeBytes { d.mutableBytes.copyMemory(from: $0) }
+                return d
+            }
+        }
+        var model = ImportedModel(architecture: "llama", sourceFormat: "safetensors", sourcePath: "base")
+        model.metadata["tokenizer.tokens"] = .array(.string(["a", "b", "c"]))
+        model.tensors = [tensor("token_embd.weight", [1, 2, 3, 4, 5, 6], rows: 3), tensor("output.weight", [-1, -2, -3, -4, -5, -6], rows: 3)]
+        let (rows, media, end) = try OpenTSLMImporter.appendZeroRows(for: &model, hidden: 2, options: OpenTSLMImporter.Options(), path: "ck.pt")
+        XCTAssertEqual(rows, 6, "3 tokens + <|endofchunk|>, <image>, <PAD>")
+        XCTAssertEqual(end, 3)
+        XCTAssertEqual(media, 4)
+        for (name, first) in [("token_embd.weight", [Float(1), 2, 3, 4, 5, 6]), ("output.weight", [-1, -2, -3, -4, -5, -6])] {
+            let t = try XCTUnwrap(model.tensors.first { $0.name == name })
+            XCTAssertEqual(t.dtype, .f32)
+            XCTAssertEqual(t.shape, [6, 2])
+            let values = try t.load().withUnsafeBytes { Array($0.bindMemory(to: Float.self)) }
+            XCTAssertEqual(values, first + Array(repeating: 0, count: 6), name)
+        }
+        // A base whose output table does not match its embedding table is an error.
+        model.tensors = [tensor("token_embd.weight", [1, 2, 3, 4, 5, 6], rows: 3), tensor("output.weight", [1, 2, 3, 4], rows: 2)]
+        model.metadata["tokenizer.tokens"] = .array(.string(["a", "b", "c"]))
+        expectError(try OpenTSLMImporter.appendZeroRows(for: &model, hidden: 2, options: OpenTSLMImporter.Options(), path: "ck.pt")) {
+            if case let .invalidShape(_, tensor, _, _) = $0 { return tensor == "output.weight" }
+            return false
+        }
+    }
+
     /// A `.tslm` whose `opentslm.*` metadata contradicts its tensors does not load.
     func testInconsistentFilesAreRejected() throws {
         func load(_ edit: (inout Metadata) -> Void) throws {

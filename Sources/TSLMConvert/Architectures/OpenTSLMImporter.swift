@@ -15,7 +15,9 @@ import TSLMFormat
 ///   `lang_encoder.gated_cross_attn_layers.*`): one copy is kept, the aliases are dropped; the
 ///   language model inside it replaces the base's tensors of the same names (its embedding
 ///   table is larger: `<|endofchunk|>`, `<image>` and maybe `<PAD>` were added), and the
-///   tokenizer gains those tokens.
+///   tokenizer gains those tokens. A checkpoint trained with the language model frozen may leave
+///   out its tensors, the embedding table included: the base's are used, and the base's table
+///   gets a zero row for every token Flamingo adds (`appendZeroRows`).
 public enum OpenTSLMImporter {
     /// Which OpenTSLM checkpoint a file holds.
     public enum Variant: String, Sendable {
@@ -372,13 +374,19 @@ public enum OpenTSLMImporter {
         // The language model replaces the base's tensors of the same name.
         let tied = model.metadata.bool("\(arch.name).tie_embeddings") ?? false
         if tied { backbone.removeAll { $0.name == "output.weight" } }
-        guard let embedding = backbone.first(where: { $0.name == "token_embd.weight" }) else {
-            throw TSLMError.missingTensor(file: path, tensor: "lang_encoder.model.embed_tokens.weight")
+        let rows: Int
+        let media: Int, end: Int
+        if let embedding = backbone.first(where: { $0.name == "token_embd.weight" }) {
+            guard embedding.shape.count == 2, embedding.shape[1] == hidden else {
+                throw TSLMError.invalidShape(file: path, tensor: "lang_encoder.model.embed_tokens.weight", shape: embedding.shape, reason: "the base's hidden size is \(hidden)")
+            }
+            rows = embedding.shape[0]
+            (media, end) = try addFlamingoTokens(&model.metadata, rows: rows, options: options, path: path)
+        } else {
+            // The language model was frozen and left out: the base's tables with a zero row
+            // appended for every token Flamingo adds.
+            (rows, media, end) = try appendZeroRows(for: &model, hidden: hidden, options: options, path: path)
         }
-        guard embedding.shape.count == 2, embedding.shape[1] == hidden else {
-            throw TSLMError.invalidShape(file: path, tensor: "lang_encoder.model.embed_tokens.weight", shape: embedding.shape, reason: "the base's hidden size is \(hidden)")
-        }
-        let rows = embedding.shape[0]
         var index: [String: Int] = [:]
         for (i, t) in model.tensors.enumerated() { index[t.name] = i }
         for t in backbone {
@@ -394,7 +402,6 @@ public enum OpenTSLMImporter {
             }
         }
         model.metadata["\(arch.name).vocab_size"] = .u32(UInt32(rows))
-        let (media, end) = try addFlamingoTokens(&model.metadata, rows: rows, options: options, path: path)
         md["opentslm.media_token_id"] = .u32(UInt32(media))
         md["opentslm.end_of_chunk_token_id"] = .u32(UInt32(end))
 
@@ -457,6 +464,45 @@ public enum OpenTSLMImporter {
         md["opentslm.xattn.key_length"] = .u32(UInt32(xInner / options.crossAttentionHeads))
         md["opentslm.xattn.feed_forward_length"] = .u32(UInt32(xFFN))
         return ts
+    }
+
+    /// For a Flamingo checkpoint without `lang_encoder.model.embed_tokens.weight` (trained with
+    /// the language model frozen, keeping only the trained parts): adds the Flamingo tokens to
+    /// the tokenizer and grows the base's `token_embd.weight` (and an untied `output.weight`) to
+    /// the new vocabulary with zero rows, stored as f32. Returns the rows and the two token ids.
+    static func appendZeroRows(for model: inout ImportedModel, hidden: Int, options: Options, path: String) throws -> (rows: Int, media: Int, end: Int) {
+        guard let e = model.tensors.firstIndex(where: { $0.name == "token_embd.weight" }) else {
+            throw TSLMError.missingTensor(file: model.sourcePath, tensor: "token_embd.weight (the checkpoint has no lang_encoder.model.embed_tokens.weight either)")
+        }
+        let baseRows = model.tensors[e].shape.first ?? 0
+        guard model.tensors[e].shape == [baseRows, hidden] else {
+            throw TSLMError.invalidShape(file: model.sourcePath, tensor: "token_embd.weight", shape: model.tensors[e].shape, reason: "the base's hidden size is \(hidden)")
+        }
+        let (media, end) = try addFlamingoTokens(&model.metadata, rows: Int(Int32.max), options: options, path: path)
+        let rows = max(baseRows, model.metadata.strings("tokenizer.tokens")?.count ?? 0, media + 1, end + 1)
+        for name in ["token_embd.weight", "output.weight"] {
+            guard let i = model.tensors.firstIndex(where: { $0.name == name }) else { continue }
+            let t = model.tensors[i]
+            guard t.shape == [baseRows, hidden] else {
+                throw TSLMError.invalidShape(file: model.sourcePath, tensor: name, shape: t.shape, reason: "expected [\(baseRows), \(hidden)] like token_embd.weight")
+            }
+            guard rows > baseRows else { continue }
+            var grown = t
+            grown.dtype = .f32
+            grown.shape = [rows, hidden]
+            let (load, dtype) = (t.load, t.dtype)
+            grown.load = {
+                let data = try load()
+                let out = TensorData(allocating: rows * hidden * MemoryLayout<Float>.size)  // zero-filled
+                data.withUnsafeBytes { src in
+                    let dst = out.mutableBytes.bindMemory(to: Float.self)
+                    DTypeConversion.toFloat32(src, dtype: dtype, count: baseRows * hidden, into: UnsafeMutableBufferPointer(rebasing: dst[0..<(baseRows * hidden)]))
+                }
+                return out
+            }
+            model.tensors[i] = grown
+        }
+        return (rows, media, end)
     }
 
     /// A Hugging Face backbone tensor name through the base architecture's map.
