@@ -100,11 +100,14 @@ test: deps models
 	tools/capi_test.sh
 	@for t in $(EXTRA_TESTS); do $(MAKE) --no-print-directory $$t || exit 1; done
 
-## demo: the README's main command — the trained OpenTSLM-SoftPrompt BasicMotions model: fetch the
-## pinned SmolLM2 base, attach the committed time-series weights (demo/basicmotions), and explain
-## one held-out recording of each activity (series summary, rationale, answer).
+## demo: the README's main command — the trained OpenTSLM BasicMotions models (SoftPrompt, then
+## Flamingo): fetch the pinned SmolLM2 base, attach the committed time-series weights
+## (demo/basicmotions, demo/basicmotions/flamingo), and explain one held-out recording of each
+## activity (series summary, rationale, answer); then the forecasting demo.
 DEMO_DIR    := demo/basicmotions
 DEMO_MODEL  := .cache/out/basicmotions-q8_0.tslm
+DEMO_FL_DIR := $(DEMO_DIR)/flamingo
+DEMO_FL_MODEL := .cache/out/basicmotions-flamingo-q8_0.tslm
 # the series preset the demo was trained with (prompt.json "normalization"): custom = raw values
 DEMO_PRESET := custom
 demo: deps release
@@ -113,10 +116,15 @@ demo: deps release
 	$(BIN_RELEASE) convert $(DEMO_DIR)/model_checkpoint.pt --base $(SMOLLM2) --preset $(DEMO_PRESET) \
 	  --prompt $(DEMO_DIR)/prompt.json -o $(DEMO_MODEL) --type q8_0
 	$(BIN_RELEASE) verify $(DEMO_MODEL)
-	@for label in walking resting running badminton; do \
-	  rec=$$(ls $(DEMO_DIR)/test/*_$$label.csv | head -1); \
-	  echo; echo "=== held-out recording $$rec (true label: $$label)"; \
-	  $(BIN_RELEASE) run -m $(DEMO_MODEL) --series $$rec -n 160 || exit 1; \
+	$(BIN_RELEASE) convert $(DEMO_FL_DIR)/model_checkpoint.pt --base $(SMOLLM2) --preset $(DEMO_PRESET) \
+	  --prompt $(DEMO_DIR)/prompt.json -o $(DEMO_FL_MODEL) --type q8_0
+	$(BIN_RELEASE) verify $(DEMO_FL_MODEL)
+	@for model in $(DEMO_MODEL) $(DEMO_FL_MODEL); do \
+	  for label in walking resting running badminton; do \
+	    rec=$$(ls $(DEMO_DIR)/test/*_$$label.csv | head -1); \
+	    echo; echo "=== $$(basename $$model .tslm): held-out recording $$rec (true label: $$label)"; \
+	    $(BIN_RELEASE) run -m $$model --series $$rec -n 160 || exit 1; \
+	  done; \
 	done
 	@$(MAKE) --no-print-directory demo-forecast
 
@@ -143,6 +151,7 @@ demo-forecast: deps release
 ## demo-eval: held-out accuracy and macro-F1 of the demo model on all 40 test recordings.
 demo-eval: demo
 	$(BIN_RELEASE) eval -m $(DEMO_MODEL) --dir $(DEMO_DIR)/test --prompt $(DEMO_DIR)/prompt.json -n 160
+	$(BIN_RELEASE) eval -m $(DEMO_FL_MODEL) --dir $(DEMO_DIR)/test --prompt $(DEMO_DIR)/prompt.json -n 160
 
 ## fixtures: regenerate the committed test fixtures with the reference Python packages.
 fixtures:

@@ -4,19 +4,22 @@
 DEMO_TYPES    := f32 q8_0 q4_k_m q4_1 q4_0
 BASELINES_PY  := .cache/baselines-venv/bin/python
 
-.PHONY: demo-eval-all demo-train demo-baselines
+.PHONY: demo-eval-all demo-train demo-train-flamingo demo-baselines
 
-## demo-eval-all: held-out accuracy and macro-F1 of the demo model converted at f32, q8_0, q4_k_m, q4_1, q4_0
-## (the README's quantization table).
+## demo-eval-all: held-out accuracy and macro-F1 of both demo models (SoftPrompt, Flamingo) converted
+## at f32, q8_0, q4_k_m, q4_1, q4_0 (the README's quantization table).
 demo-eval-all: deps release
 	tools/fetch_smollm2.sh
 	@mkdir -p .cache/out
-	@for t in $(DEMO_TYPES); do \
-	  $(BIN_RELEASE) convert $(DEMO_DIR)/model_checkpoint.pt --base $(SMOLLM2) --preset $(DEMO_PRESET) \
-	    --prompt $(DEMO_DIR)/prompt.json -o .cache/out/basicmotions-$$t.tslm --type $$t -q || exit 1; \
-	  echo "=== $$t"; \
-	  $(BIN_RELEASE) eval -m .cache/out/basicmotions-$$t.tslm --dir $(DEMO_DIR)/test \
-	    --prompt $(DEMO_DIR)/prompt.json -n 160 | tail -2 || exit 1; \
+	@for variant in sp flamingo; do \
+	  dir=$(DEMO_DIR); [ $$variant = flamingo ] && dir=$(DEMO_FL_DIR); \
+	  for t in $(DEMO_TYPES); do \
+	    $(BIN_RELEASE) convert $$dir/model_checkpoint.pt --base $(SMOLLM2) --preset $(DEMO_PRESET) \
+	      --prompt $(DEMO_DIR)/prompt.json -o .cache/out/basicmotions-$$variant-$$t.tslm --type $$t -q || exit 1; \
+	    echo "=== $$variant $$t"; \
+	    $(BIN_RELEASE) eval -m .cache/out/basicmotions-$$variant-$$t.tslm --dir $(DEMO_DIR)/test \
+	      --prompt $(DEMO_DIR)/prompt.json -n 160 | tail -2 || exit 1; \
+	  done; \
 	done
 
 ## demo-train: retrain the SoftPrompt demo from scratch (CPU, 1 thread, about 40 minutes on a
@@ -24,6 +27,12 @@ demo-eval-all: deps release
 demo-train:
 	tools/fetch_smollm2.sh
 	OMP_NUM_THREADS=1 python3 tools/train_basicmotions.py
+
+## demo-train-flamingo: retrain the Flamingo demo from scratch (CPU, 2 threads) and re-export
+## demo/basicmotions/flamingo; seeded (tools/train_basicmotions_flamingo.py).
+demo-train-flamingo:
+	tools/fetch_smollm2.sh
+	python3 tools/train_basicmotions_flamingo.py
 
 ## demo-baselines: MiniRocket + ridge (aeon, own venv), features + logistic regression and the
 ## zero-shot backbone on the same split -> demo/basicmotions/baselines.json.

@@ -306,6 +306,26 @@ print(f"     {same}/{len(texts)} texts equal to the reference")
 sys.exit(0 if texts and same == len(texts) else 1)
 PY
   fi
+  if [ -f "$DEMO/flamingo/model_checkpoint.pt" ] && [ -f "$DEMO/flamingo/reference_outputs.json" ]; then
+    # The Flamingo demo's checkpoint leaves out the frozen language model: the base's embedding
+    # table gets zero rows for <|endofchunk|> and <image>, as the PyTorch reference had.
+    check "convert the Flamingo BasicMotions demo (no embedding table in the checkpoint) at f32" \
+      "$TSLM" convert "$DEMO/flamingo/model_checkpoint.pt" --base "$GGUF" --preset "$demo_preset" --type f32 -o "$work/demo-fl-f32.tslm" -q
+    "$TSLM" eval -m "$work/demo-fl-f32.tslm" --dir "$DEMO/test" --prompt "$DEMO/prompt.json" --limit 6 -n 80 -v > "$work/demo_fl_eval.txt" 2>/dev/null
+    check "Flamingo eval (f32) generates the PyTorch reference's texts for the first 6 recordings" \
+      python3 - "$work/demo_fl_eval.txt" "$DEMO/flamingo/reference_outputs.json" <<'PY'
+import json, re, sys
+ref = {r["index"]: r["generated_text"] for r in json.load(open(sys.argv[2]))["recordings"]}
+texts, cur = {}, None
+for line in open(sys.argv[1]).read().split("\n"):
+    m = re.match(r"^(\d+)\t", line)
+    if m: cur = int(m.group(1)); texts[cur] = []
+    elif cur is not None and line.startswith("  "): texts[cur].append(line[2:])
+same = sum("\n".join(t) == ref[i] for i, t in texts.items())
+print(f"     {same}/{len(texts)} texts equal to the reference")
+sys.exit(0 if texts and same == len(texts) else 1)
+PY
+  fi
 else
   echo "skip BasicMotions demo checks ($DEMO/model_checkpoint.pt or prompt.json missing)"
 fi
