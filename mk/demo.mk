@@ -4,7 +4,7 @@
 DEMO_TYPES    := f32 q8_0 q4_k_m q4_1 q4_0
 BASELINES_PY  := .cache/baselines-venv/bin/python
 
-.PHONY: demo-eval-all demo-train demo-train-flamingo demo-baselines
+.PHONY: demo-eval-all demo-train demo-train-flamingo demo-baselines demo-train-gunpoint
 
 ## demo-eval-all: held-out accuracy and macro-F1 of both demo models (SoftPrompt, Flamingo) converted
 ## at f32, q8_0, q4_k_m, q4_1, q4_0 (the README's quantization table).
@@ -41,3 +41,9 @@ demo-baselines:
 	@test -x $(BASELINES_PY) || { python3 -m venv .cache/baselines-venv && \
 	  $(BASELINES_PY) -m pip install --quiet -r tools/requirements-baselines.txt; }
 	OMP_NUM_THREADS=1 NUMBA_NUM_THREADS=1 python3 tools/demo_baselines.py
+
+## demo-train-gunpoint: the second-dataset ATTEMPT (GunPoint, SoftPrompt; not yet a working
+## model, see tools/train_gunpoint.py): train (CPU, 1 thread, seeded) and export demo/gunpoint.
+demo-train-gunpoint:
+	tools/fetch_smollm2.sh
+	OMP_NUM_THREADS=1 python3 tools/train_gunpoint.py

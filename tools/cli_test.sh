@@ -275,6 +275,23 @@ sys.exit(0 if all(abs(got[k] - want[k]) <= 1e-3 * want[k] for k in ("mae", "rmse
 PY
 fi
 
+# same_texts EVAL_V_OUTPUT REFERENCE_JSON: every recording `tslm eval -v` printed generated the
+# text of reference_outputs.json (the PyTorch run), and at least one was printed.
+same_texts() {
+  python3 - "$1" "$2" <<'PY'
+import json, re, sys
+ref = {r["index"]: r["generated_text"] for r in json.load(open(sys.argv[2]))["recordings"]}
+texts, cur = {}, None
+for line in open(sys.argv[1]).read().split("\n"):
+    m = re.match(r"^(\d+)\t", line)
+    if m: cur = int(m.group(1)); texts[cur] = []
+    elif cur is not None and line.startswith("  "): texts[cur].append(line[2:])
+same = sum("\n".join(t) == ref[i] for i, t in texts.items())
+print(f"     {same}/{len(texts)} texts equal to the reference")
+sys.exit(0 if texts and same == len(texts) else 1)
+PY
+}
+
 DEMO=demo/basicmotions
 if [ -f "$DEMO/model_checkpoint.pt" ] && [ -f "$DEMO/prompt.json" ]; then
   # the preset the demo was trained with (prompt.json "normalization": {"name": ...})
@@ -293,18 +310,8 @@ if [ -f "$DEMO/model_checkpoint.pt" ] && [ -f "$DEMO/prompt.json" ]; then
     # decoding must give the reference's texts.
     "$TSLM" convert "$DEMO/model_checkpoint.pt" --base "$GGUF" --preset "$demo_preset" --type f32 -o "$work/demo-f32.tslm" -q || bad "convert demo f32"
     "$TSLM" eval -m "$work/demo-f32.tslm" --dir "$DEMO/test" --prompt "$DEMO/prompt.json" --limit 6 -n 80 -v > "$work/demo_eval.txt" 2>/dev/null
-    check "eval (f32) generates the PyTorch reference's texts for the first 6 recordings" python3 - "$work/demo_eval.txt" "$DEMO/reference_outputs.json" <<'PY'
-import json, re, sys
-ref = {r["index"]: r["generated_text"] for r in json.load(open(sys.argv[2]))["recordings"]}
-texts, cur = {}, None
-for line in open(sys.argv[1]).read().split("\n"):
-    m = re.match(r"^(\d+)\t", line)
-    if m: cur = int(m.group(1)); texts[cur] = []
-    elif cur is not None and line.startswith("  "): texts[cur].append(line[2:])
-same = sum("\n".join(t) == ref[i] for i, t in texts.items())
-print(f"     {same}/{len(texts)} texts equal to the reference")
-sys.exit(0 if texts and same == len(texts) else 1)
-PY
+    check "eval (f32) generates the PyTorch reference's texts for the first 6 recordings" \
+      same_texts "$work/demo_eval.txt" "$DEMO/reference_outputs.json"
   fi
   if [ -f "$DEMO/flamingo/model_checkpoint.pt" ] && [ -f "$DEMO/flamingo/reference_outputs.json" ]; then
     # The Flamingo demo's checkpoint leaves out the frozen language model: the base's embedding
@@ -313,18 +320,7 @@ PY
       "$TSLM" convert "$DEMO/flamingo/model_checkpoint.pt" --base "$GGUF" --preset "$demo_preset" --type f32 -o "$work/demo-fl-f32.tslm" -q
     "$TSLM" eval -m "$work/demo-fl-f32.tslm" --dir "$DEMO/test" --prompt "$DEMO/prompt.json" --limit 6 -n 80 -v > "$work/demo_fl_eval.txt" 2>/dev/null
     check "Flamingo eval (f32) generates the PyTorch reference's texts for the first 6 recordings" \
-      python3 - "$work/demo_fl_eval.txt" "$DEMO/flamingo/reference_outputs.json" <<'PY'
-import json, re, sys
-ref = {r["index"]: r["generated_text"] for r in json.load(open(sys.argv[2]))["recordings"]}
-texts, cur = {}, None
-for line in open(sys.argv[1]).read().split("\n"):
-    m = re.match(r"^(\d+)\t", line)
-    if m: cur = int(m.group(1)); texts[cur] = []
-    elif cur is not None and line.startswith("  "): texts[cur].append(line[2:])
-same = sum("\n".join(t) == ref[i] for i, t in texts.items())
-print(f"     {same}/{len(texts)} texts equal to the reference")
-sys.exit(0 if texts and same == len(texts) else 1)
-PY
+      same_texts "$work/demo_fl_eval.txt" "$DEMO/flamingo/reference_outputs.json"
   fi
 else
   echo "skip BasicMotions demo checks ($DEMO/model_checkpoint.pt or prompt.json missing)"
