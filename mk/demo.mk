@@ -4,7 +4,9 @@
 DEMO_TYPES    := f32 q8_0 q4_k_m q4_1 q4_0
 BASELINES_PY  := .cache/baselines-venv/bin/python
 
-.PHONY: demo-eval-all demo-train demo-train-flamingo demo-baselines demo-train-gunpoint
+.PHONY: demo-eval-all demo-train demo-train-flamingo demo-baselines demo-italypower demo-train-italypower
+
+IPD_DIR := demo/italypower
 
 ## demo-eval-all: held-out accuracy and macro-F1 of both demo models (SoftPrompt, Flamingo) converted
 ## at f32, q8_0, q4_k_m, q4_1, q4_0 (the README's quantization table).
@@ -42,8 +44,20 @@ demo-baselines:
 	  $(BASELINES_PY) -m pip install --quiet -r tools/requirements-baselines.txt; }
 	OMP_NUM_THREADS=1 NUMBA_NUM_THREADS=1 python3 tools/demo_baselines.py
 
-## demo-train-gunpoint: the second-dataset ATTEMPT (GunPoint, SoftPrompt; not yet a working
-## model, see tools/train_gunpoint.py): train (CPU, 1 thread, seeded) and export demo/gunpoint.
-demo-train-gunpoint:
+## demo-italypower: the second dataset: the OpenTSLM-SoftPrompt ItalyPowerDemand model
+## (demo/italypower), converted at f32 and q8_0 and evaluated on the 1029 held-out days.
+demo-italypower: deps release
 	tools/fetch_smollm2.sh
-	OMP_NUM_THREADS=1 python3 tools/train_gunpoint.py
+	@mkdir -p .cache/out
+	@for t in f32 q8_0; do \
+	  $(BIN_RELEASE) convert $(IPD_DIR)/model_checkpoint.pt --base $(SMOLLM2) --preset custom \
+	    --prompt $(IPD_DIR)/prompt.json -o .cache/out/italypower-$$t.tslm --type $$t -q || exit 1; \
+	  echo "=== italypower $$t"; \
+	  $(BIN_RELEASE) eval -m .cache/out/italypower-$$t.tslm --dir $(IPD_DIR)/test \
+	    --prompt $(IPD_DIR)/prompt.json -n 8 | tail -2 || exit 1; \
+	done
+
+## demo-train-italypower: retrain it (CPU, 1 thread, seeded; tools/train_ucr.py) and re-export.
+demo-train-italypower:
+	tools/fetch_smollm2.sh
+	OMP_NUM_THREADS=1 python3 tools/train_ucr.py --dataset italypower

@@ -326,5 +326,14 @@ else
   echo "skip BasicMotions demo checks ($DEMO/model_checkpoint.pt or prompt.json missing)"
 fi
 
+IPD=demo/italypower
+if [ -f "$IPD/model_checkpoint.pt" ] && [ -f "$IPD/reference_outputs.json" ]; then
+  check "convert the ItalyPowerDemand demo (second dataset) at f32" \
+    "$TSLM" convert "$IPD/model_checkpoint.pt" --base "$GGUF" --preset custom --prompt "$IPD/prompt.json" --type f32 -o "$work/italypower-f32.tslm" -q
+  "$TSLM" eval -m "$work/italypower-f32.tslm" --dir "$IPD/test" --prompt "$IPD/prompt.json" --limit 8 -n 8 -v > "$work/ipd_eval.txt" 2>/dev/null
+  check "ItalyPowerDemand eval (f32) generates the PyTorch reference's texts for the first 8 days" \
+    same_texts "$work/ipd_eval.txt" "$IPD/reference_outputs.json"
+fi
+
 echo "cli: $pass passed, $fail failed"
 [ "$fail" -eq 0 ]
