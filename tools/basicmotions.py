@@ -85,8 +85,10 @@ def fetch_wheel():
     return path
 
 
-def parse_ts(text):
-    """Parses a UEA .ts file (equal length, no timestamps): returns (X [n, channels, len], labels)."""
+def parse_ts(text, label_names=None):
+    """Parses a UEA/UCR .ts file (equal length, no timestamps): returns (X [n, channels, len],
+    labels), the file's class labels mapped through `label_names` (default: BasicMotions')."""
+    label_names = label_names or FILE_LABELS
     xs, ys = [], []
     in_data = False
     for line in text.splitlines():
@@ -102,7 +104,7 @@ def parse_ts(text):
         label = parts[-1]
         chans = [[float(v) for v in p.split(",")] for p in parts[:-1]]
         xs.append(chans)
-        ys.append(FILE_LABELS[label])
+        ys.append(label_names[label])
     return np.asarray(xs, dtype=np.float32), ys
 
 

@@ -250,6 +250,14 @@ def pretrain_encoder(encoder, aux, x, y, train_idx, val_idx):
     return time.time() - t0
 
 
+def save_checkpoint(demo, path):
+    """The official SoftPrompt layout, written to a temporary file and renamed."""
+    tmp = path + ".tmp-w"
+    torch.save({"encoder_state": demo.encoder.state_dict(),
+                "projector_state": demo.projector.state_dict(), "lora_enabled": False}, tmp)
+    os.replace(tmp, path)
+
+
 def train(demo, x, y, epochs, train_idx, val_idx, ckpt_path):
     """Trains on train_idx (a fresh augmented variant of every recording each epoch), validates
     after every epoch on val_idx and keeps the best epoch by (validation accuracy, then lower
@@ -299,10 +307,7 @@ def train(demo, x, y, epochs, train_idx, val_idx, ckpt_path):
         better = best is None or (acc, -vloss) > (best["val_accuracy"], -best["val_loss"])
         if better:
             best = dict(history[-1])
-            tmp = ckpt_path + ".tmp-w"
-            torch.save({"encoder_state": demo.encoder.state_dict(),
-                        "projector_state": demo.projector.state_dict(), "lora_enabled": False}, tmp)
-            os.replace(tmp, ckpt_path)
+            save_checkpoint(demo, ckpt_path)
         print(f"epoch {epoch + 1:2d}/{epochs}  loss {mean:.4f}  val acc {acc:.3f} loss {vloss:.4f} "
               f"{preds}{'  *best' if better else ''}  elapsed {time.time() - t0:6.0f}s", flush=True)
     demo.encoder.eval()

@@ -39,9 +39,7 @@ LLM with the cross-attention blocks in float32.
 """
 import argparse
 import copy
-import hashlib
 import json
-import math
 import os
 import random
 import sys
@@ -54,16 +52,14 @@ from torch import nn
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import basicmotions as bm  # noqa: E402
 import opentslm_reference as ref  # noqa: E402
-from train_basicmotions import GGUF_SHA256, csv_name, write_json  # noqa: E402
+import train_basicmotions as tb  # noqa: E402
+from train_basicmotions import csv_name, write_json  # noqa: E402
 
 ROOT = bm.ROOT
 OUT = os.path.join(ROOT, "demo", "basicmotions", "flamingo")
 
 EPOCHS = 30
-LR = 8e-4
-WARMUP = 32
-WEIGHT_DECAY = 0.01
-CLIP = 1.0
+LR, WARMUP, WEIGHT_DECAY, CLIP = tb.LR, tb.WARMUP, tb.WEIGHT_DECAY, tb.CLIP  # the SoftPrompt demo's
 VAL_PER_CLASS = 2
 VAL_NEW_TOKENS = 24
 MAX_NEW_TOKENS = 80
@@ -76,15 +72,8 @@ DETAIL = 4
 
 
 def load_llm():
-    from transformers import AutoModelForCausalLM
-    if not os.path.exists(bm.GGUF_PATH):
-        raise SystemExit(f"{bm.GGUF_PATH} missing: run tools/fetch_smollm2.sh")
-    digest = hashlib.sha256(open(bm.GGUF_PATH, "rb").read()).hexdigest()
-    if digest != GGUF_SHA256:
-        raise SystemExit(f"{bm.GGUF_PATH}: sha256 {digest} != {GGUF_SHA256}")
-    folder, name = os.path.split(bm.GGUF_PATH)
-    llm = AutoModelForCausalLM.from_pretrained(folder, gguf_file=name, dtype=torch.float32,
-                                               attn_implementation="eager").eval()
+    """The SoftPrompt demo's frozen float32 SmolLM2, with the two Flamingo tokens' zero rows."""
+    llm = tb.load_llm()
     rows = llm.get_input_embeddings().weight.shape[0]
     llm.resize_token_embeddings(rows + 2, mean_resizing=False)
     with torch.no_grad():  # the added tokens' rows: zero (tied: also the LM head's)
@@ -217,13 +206,6 @@ class Demo:
         return ids, gen, gaps, first, latents
 
 
-def lr_at(step, total):
-    if step < WARMUP:
-        return LR * (step + 1) / WARMUP
-    p = (step - WARMUP) / max(1, total - WARMUP)
-    return LR * 0.5 * (1 + math.cos(math.pi * p))
-
-
 def text_of(demo, gen):
     return demo.tok.decode([t for t in gen if t != demo.eos])
 
@@ -266,7 +248,7 @@ def train(demo, x, y, epochs, train_idx, val_idx, ckpt_path):
         for i in order:
             s = bm.sample(bm.augment(x[i], aug_rng), y[i])
             for g in opt.param_groups:
-                g["lr"] = lr_at(step, total)
+                g["lr"] = tb.lr_at(step, total)
             opt.zero_grad()
             loss = demo.loss(s)
             loss.backward()

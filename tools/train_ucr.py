@@ -34,7 +34,6 @@ all 50 training recordings); on ItalyPowerDemand it reached 0.96 test.
 """
 import argparse
 import json
-import math
 import os
 import random
 import sys
@@ -83,21 +82,8 @@ STAGE0_STEPS, STAGE0_LR = 300, 3e-4
 def load_split(split):
     with zipfile.ZipFile(bm.fetch_wheel()) as z:
         text = z.read(f"aeon/datasets/data/{DS['archive']}/{DS['archive']}_{split}.ts").decode("utf-8")
-    xs, ys = [], []
-    in_data = False
-    for line in text.splitlines():
-        line = line.strip()
-        if not line or line.startswith("#"):
-            continue
-        if line.lower().startswith("@data"):
-            in_data = True
-            continue
-        if not in_data or line.startswith("@"):
-            continue
-        values, label = line.rsplit(":", 1)
-        xs.append([float(v) for v in values.split(",")])
-        ys.append(DS["labels"][label])
-    x = np.asarray(xs, dtype=np.float32)
+    x, ys = bm.parse_ts(text, DS["labels"])
+    x = x[:, 0, :]
     if x.shape[1] != DS["length"]:
         raise RuntimeError(f"unexpected {DS['archive']} shape {x.shape}")
     return x, ys
@@ -234,10 +220,7 @@ def train(demo, x, y, epochs, train_idx, val_idx, ckpt_path):
         better = best is None or (acc, -vloss) > (best["val_accuracy"], -best["val_loss"])
         if better:
             best = dict(history[-1])
-            tmp = ckpt_path + ".tmp-w"
-            torch.save({"encoder_state": demo.encoder.state_dict(),
-                        "projector_state": demo.projector.state_dict(), "lora_enabled": False}, tmp)
-            os.replace(tmp, ckpt_path)
+            tb.save_checkpoint(demo, ckpt_path)
         print(f"epoch {epoch + 1:2d}/{epochs}  loss {np.mean(losses):.4f}  val acc {acc:.3f} loss {vloss:.4f} "
               f"{preds}{'  *best' if better else ''}  {time.time() - t0:6.0f}s", flush=True)
     return history, best, time.time() - t0
