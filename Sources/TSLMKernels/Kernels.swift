@@ -83,23 +83,7 @@ public enum Kernels {
     /// (as PyTorch).
     public static func softmax(_ x: UnsafeMutablePointer<Float>, count: Int) {
         guard count > 0 else { return }
-        let r = UnsafeMutableRawPointer(x)
-        var mx = SIMD8<Float>(repeating: -.infinity)
-        var i = 0
-        while i + 8 <= count { mx = VectorMath.max(mx, r.loadUnaligned(fromByteOffset: 4 * i, as: SIMD8<Float>.self)); i += 8 }
-        var m = mx.max()
-        while i < count { m = Swift.max(m, x[i]); i += 1 }
-        let mv = SIMD8<Float>(repeating: m)
-        var acc = SIMD8<Float>()
-        i = 0
-        while i + 8 <= count {
-            let e = VectorMath.exp(r.loadUnaligned(fromByteOffset: 4 * i, as: SIMD8<Float>.self) - mv)
-            r.storeBytes(of: e, toByteOffset: 4 * i, as: SIMD8<Float>.self)
-            acc += e
-            i += 8
-        }
-        var sum = acc.sum()
-        while i < count { let e = expf(x[i] - m); x[i] = e; sum += e; i += 1 }
+        let (_, sum) = softmaxPart(x, count: count, scale: 1)
         scale(x, by: 1 / sum, count: count)
     }
 

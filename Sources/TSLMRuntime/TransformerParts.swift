@@ -130,6 +130,21 @@ func attention(q: UnsafePointer<Float>, out: UnsafeMutablePointer<Float>, n: Int
                        headDim: headDim, scale: scale, window: window, pool: pool)
         return
     }
+    if Kernels.prefillGemm {
+        splitAttention(q: q, out: out, n: n, start: start, cache: cache, layer: layer, heads: heads, kvHeads: kvHeads,
+                       headDim: headDim, scale: scale, window: window, pool: pool)
+        return
+    }
+    oneQueryAttention(q: q, out: out, n: n, start: start, cache: cache, layer: layer, heads: heads, kvHeads: kvHeads,
+                      headDim: headDim, scale: scale, window: window, pool: pool)
+}
+
+/// `attention` one query, head and position at a time (a dot product and an axpy per cached
+/// position): the plain twin of `splitAttention` and `blockAttention`, which the tests compare
+/// them against (`Kernels.prefillGemm = false` selects it).
+func oneQueryAttention(q: UnsafePointer<Float>, out: UnsafeMutablePointer<Float>, n: Int, start: Int,
+                       cache: KVCache, layer: Int, heads: Int, kvHeads: Int, headDim: Int, scale: Float,
+                       window: Int?, pool: ThreadPool?) {
     let group = heads / kvHeads
     let width = cache.width
     let keys = cache.keys(layer), values = cache.values(layer)
@@ -175,6 +190,88 @@ func attention(q: UnsafePointer<Float>, out: UnsafeMutablePointer<Float>, n: Int
         body(0..<work)
     }
 }
+
+/// `attention` for a few queries (decoding), split over the cached positions as flash-decoding
+/// does: each item is one query position, one key/value head and a part of at most
+/// `splitLength` keys, for all the query heads that share that key/value head. An item computes
+/// the scores of its part with the GEMM micro-kernel (keys read in place from the cache), their
+/// softmax before normalization (`Kernels.softmaxPart`) and the weighted sum of its value rows
+/// (`Kernels.weightedRowSum`); the parts of a row are then merged with their maxima and sums.
+/// The items keep both threads busy however few key/value heads a model has (SmolLM2 has 3).
+/// Same result as `oneQueryAttention` up to summation order.
+func splitAttention(q: UnsafePointer<Float>, out: UnsafeMutablePointer<Float>, n: Int, start: Int,
+                    cache: KVCache, layer: Int, heads: Int, kvHeads: Int, headDim: Int, scale: Float,
+                    window: Int?, pool: ThreadPool?) {
+    let group = heads / kvHeads
+    let width = cache.width, rowWidth = heads * headDim
+    let kvType: DType = cache.half ? .f16 : .f32
+    let elementSize = cache.half ? 2 : 4
+    let keyStride = width * elementSize
+    let keys = cache.keys(layer), values = cache.values(layer)
+    // Keys of query i: lo(i) ... start + i.
+    let lo: (Int) -> Int = { i in window.map { max(0, start + i - $0 + 1) } ?? 0 }
+    let parts = (start + n - lo(0) + splitLength - 1) / splitLength
+    let items = n * kvHeads * parts
+    // Per item: `group` rows of headDim (unnormalized output), then `group` maxima and sums.
+    let itemFloats = group * (headDim + 2)
+    let partials = UnsafeMutablePointer<Float>.allocate(capacity: items * itemFloats)
+    defer { partials.deallocate() }
+    let body: (_ next: () -> Int?) -> Void = { next in
+        let scores = UnsafeMutablePointer<Float>.allocate(capacity: group * splitLength)
+        defer { scores.deallocate() }
+        while let item = next() {
+            let (i, kvHead, part) = (item / (kvHeads * parts), item / parts % kvHeads, item % parts)
+            let o = partials + item * itemFloats
+            let maxima = o + group * headDim, sums = maxima + group
+            let first = lo(i) + part * splitLength, end = min(start + i + 1, lo(i) + (part + 1) * splitLength)
+            guard first < end else {
+                // A part past this query's last key (later queries see more): weight 0.
+                o.update(repeating: 0, count: group * headDim)
+                maxima.update(repeating: -.infinity, count: group)
+                sums.update(repeating: 0, count: group)
+                continue
+            }
+            let count = end - first
+            let offset = (first * width + kvHead * headDim) * elementSize
+            let k = WeightMatrix(dtype: kvType, rows: count, cols: headDim, data: keys + offset)
+            // The query heads of this key/value head are `group` consecutive rows of q.
+            Kernels.gemm(k, rowStride: keyStride, q + i * rowWidth + kvHead * group * headDim, n: group, scores)
+            for g in 0..<group {
+                (maxima[g], sums[g]) = Kernels.softmaxPart(scores + g * count, count: count, scale: scale)
+            }
+            Kernels.weightedRowSum(UnsafeRawPointer(values + offset), half: cache.half, rowStride: keyStride, count: count,
+                                   dim: headDim, weights: scores, weightStride: count, heads: group, out: o)
+        }
+    }
+    // Short contexts run on the calling thread: waking the pool costs more than the work.
+    let macs = n * heads * (start + n) * headDim * 2
+    ThreadPool.forEachItem(items, pool: macs >= 1 << 18 ? pool : nil, body)
+    // Merge the parts of each (query, head): weights e^(m_p − M) with M the largest maximum.
+    for i in 0..<n {
+        for kvHead in 0..<kvHeads {
+            let base = (i * kvHeads + kvHead) * parts
+            for g in 0..<group {
+                var m = -Float.infinity
+                for p in 0..<parts { m = max(m, partials[(base + p) * itemFloats + group * headDim + g]) }
+                let o = out + i * rowWidth + (kvHead * group + g) * headDim
+                o.update(repeating: 0, count: headDim)
+                var total: Float = 0
+                for p in 0..<parts {
+                    let item = partials + (base + p) * itemFloats
+                    let (mp, sp) = (item[group * headDim + g], item[group * headDim + group + g])
+                    guard sp > 0 else { continue }
+                    let w = expf(mp - m)
+                    total += w * sp
+                    Kernels.axpy(o, item + g * headDim, scale: w, count: headDim)
+                }
+                Kernels.scale(o, by: 1 / total, count: headDim)
+            }
+        }
+    }
+}
+
+/// The most keys per item of `splitAttention`.
+let splitLength = 256
 
 /// `attention` for many queries (prefill) as matrix products: per key/value head and block of
 /// `attentionBlock` positions, `AttentionBlock.attend` (Q·Kᵀ and P·V through the GEMM

@@ -3,7 +3,8 @@ import TSLMKernels
 @testable import TSLMRuntime
 import TSLMTestSupport
 
-/// Prefill attention as matrix products (`blockAttention`) against the one-query path, which
+/// Prefill attention as matrix products (`blockAttention`) and decode attention split over the
+/// cached positions (`splitAttention`) against the one-query path (`oneQueryAttention`), which
 /// the backbone parity tests check against transformers.
 final class AttentionTests: XCTestCase {
     func testBlockAttentionMatchesOneQueryPath() throws {
@@ -29,9 +30,9 @@ final class AttentionTests: XCTestCase {
                 for i in 0..<n {
                     q.withUnsafeBufferPointer { qp in
                         single.withUnsafeMutableBufferPointer { op in
-                            attention(q: qp.baseAddress! + i * heads * headDim, out: op.baseAddress! + i * heads * headDim, n: 1,
-                                      start: start + i, cache: cache, layer: 0, heads: heads, kvHeads: kvHeads, headDim: headDim,
-                                      scale: scale, window: window, pool: pool)
+                            oneQueryAttention(q: qp.baseAddress! + i * heads * headDim, out: op.baseAddress! + i * heads * headDim, n: 1,
+                                              start: start + i, cache: cache, layer: 0, heads: heads, kvHeads: kvHeads, headDim: headDim,
+                                              scale: scale, window: window, pool: pool)
                         }
                     }
                 }
@@ -46,6 +47,72 @@ final class AttentionTests: XCTestCase {
             attention(q: q, out: &viaAttention, n: n, start: start, cache: cache, layer: 0, heads: heads, kvHeads: kvHeads,
                       headDim: headDim, scale: scale, window: window, pool: nil)
             XCTAssertEqual(viaAttention, block)
+        }
+    }
+
+    func testSplitAttentionMatchesOneQueryPath() throws {
+        var rng = SplitMix64(seed: 79)
+        // (queries, earlier positions in the cache, heads, kv heads, head dim, window, f16 cache):
+        // head dims with 32-, 8- and 1-wide tails, odd groups, several 256-key parts, windows
+        // that start inside a part, and a few queries at once (each sees one more key).
+        let cases: [(Int, Int, Int, Int, Int, Int?, Bool)] = [
+            (1, 0, 2, 2, 8, nil, false), (1, 40, 9, 3, 64, nil, false), (1, 40, 9, 3, 64, nil, true),
+            (1, 700, 9, 3, 64, nil, false), (1, 1000, 8, 2, 72, nil, true), (1, 600, 4, 1, 13, 300, false),
+            (3, 511, 6, 2, 40, nil, true), (5, 257, 3, 3, 16, 100, false), (1, 300, 5, 1, 128, nil, false),
+        ]
+        for (n, start, heads, kvHeads, headDim, window, half) in cases {
+            let cache = try KVCache(layers: 1, capacity: start + n, width: kvHeads * headDim, half: half)
+            let k = rng.floats((start + n) * kvHeads * headDim), v = rng.floats((start + n) * kvHeads * headDim)
+            cache.store(layer: 0, start: 0, count: start + n, k: k, v: v)
+            let q = rng.floats(n * heads * headDim, scale: 2)
+            let scale = 1 / Float(headDim).squareRoot()
+            var single = [Float](repeating: .nan, count: n * heads * headDim)
+            for i in 0..<n {
+                q.withUnsafeBufferPointer { qp in
+                    single.withUnsafeMutableBufferPointer { op in
+                        oneQueryAttention(q: qp.baseAddress! + i * heads * headDim, out: op.baseAddress! + i * heads * headDim, n: 1,
+                                          start: start + i, cache: cache, layer: 0, heads: heads, kvHeads: kvHeads, headDim: headDim,
+                                          scale: scale, window: window, pool: nil)
+                    }
+                }
+            }
+            for pool in [nil, ThreadPool(threads: 2)] {
+                var split = [Float](repeating: .nan, count: n * heads * headDim)
+                splitAttention(q: q, out: &split, n: n, start: start, cache: cache, layer: 0, heads: heads, kvHeads: kvHeads,
+                               headDim: headDim, scale: scale, window: window, pool: pool)
+                for i in 0..<split.count {
+                    XCTAssertEqual(split[i], single[i], accuracy: 2e-6 * max(1, abs(single[i])),
+                                   "n \(n) start \(start) heads \(heads)/\(kvHeads) dim \(headDim) window \(window.map(String.init) ?? "-") half \(half) [\(i)]")
+                }
+                // `attention` itself takes the split path below gemmMinTokens queries.
+                var viaAttention = [Float](repeating: .nan, count: n * heads * headDim)
+                attention(q: q, out: &viaAttention, n: n, start: start, cache: cache, layer: 0, heads: heads, kvHeads: kvHeads,
+                          headDim: headDim, scale: scale, window: window, pool: pool)
+                XCTAssertEqual(viaAttention, split)
+            }
+        }
+    }
+
+    func testSoftmaxPartsMergeToSoftmax() {
+        var rng = SplitMix64(seed: 80)
+        for count in [1, 7, 8, 37, 300] {
+            let x = rng.floats(count, scale: 6)
+            var whole = x
+            whole.withUnsafeMutableBufferPointer { Kernels.softmax($0.baseAddress!, count: count) }
+            // Two parts, merged as splitAttention merges them.
+            let cut = count / 3
+            var a = Array(x[..<cut]), b = Array(x[cut...])
+            let (ma, sa) = a.withUnsafeMutableBufferPointer { Kernels.softmaxPart($0.baseAddress!, count: cut, scale: 0.5) }
+            let (mb, sb) = b.withUnsafeMutableBufferPointer { Kernels.softmaxPart($0.baseAddress!, count: count - cut, scale: 0.5) }
+            var halved = x.map { $0 * 0.5 }
+            halved.withUnsafeMutableBufferPointer { Kernels.softmax($0.baseAddress!, count: count) }
+            let m = max(ma, mb)
+            let total = sa * expf(ma - m) + sb * expf(mb - m)
+            for i in 0..<count {
+                let merged = i < cut ? a[i] * expf(ma - m) / total : b[i - cut] * expf(mb - m) / total
+                XCTAssertEqual(merged, halved[i], accuracy: 1e-6 * max(1e-3, halved[i]), "count \(count) [\(i)]")
+            }
+            XCTAssertEqual(Double(whole.reduce(0, +)), 1, accuracy: 1e-5)
         }
     }
 
