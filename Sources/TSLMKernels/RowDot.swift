@@ -130,16 +130,16 @@ enum RowDot {
         var b = 0
         while b + 2 <= blocks {
             let p0 = row + BlockQ8_0.byteCount * b, p1 = p0 + BlockQ8_0.byteCount
-            let s0 = _cvtsh_ss(p0.loadUnaligned(as: UInt16.self)) * xd[b]
-            let s1 = _cvtsh_ss(p1.loadUnaligned(as: UInt16.self)) * xd[b + 1]
-            acc0 = _mm256_fmadd_ps(_mm256_set1_ps(s0), dotI8(p0 + BlockQ8_0.qsOffset, xq + 32 * b), acc0)
-            acc1 = _mm256_fmadd_ps(_mm256_set1_ps(s1), dotI8(p1 + BlockQ8_0.qsOffset, xq + 32 * b + 32), acc1)
+            let s0 = _mm256_mul_ps(halfSplat(p0.loadUnaligned(as: UInt16.self)), _mm256_set1_ps(xd[b]))
+            let s1 = _mm256_mul_ps(halfSplat(p1.loadUnaligned(as: UInt16.self)), _mm256_set1_ps(xd[b + 1]))
+            acc0 = _mm256_fmadd_ps(s0, dotI8(p0 + BlockQ8_0.qsOffset, xq + 32 * b), acc0)
+            acc1 = _mm256_fmadd_ps(s1, dotI8(p1 + BlockQ8_0.qsOffset, xq + 32 * b + 32), acc1)
             b += 2
         }
         if b < blocks {
             let p0 = row + BlockQ8_0.byteCount * b
-            let s0 = _cvtsh_ss(p0.loadUnaligned(as: UInt16.self)) * xd[b]
-            acc0 = _mm256_fmadd_ps(_mm256_set1_ps(s0), dotI8(p0 + BlockQ8_0.qsOffset, xq + 32 * b), acc0)
+            let s0 = _mm256_mul_ps(halfSplat(p0.loadUnaligned(as: UInt16.self)), _mm256_set1_ps(xd[b]))
+            acc0 = _mm256_fmadd_ps(s0, dotI8(p0 + BlockQ8_0.qsOffset, xq + 32 * b), acc0)
         }
         return hsum(_mm256_add_ps(acc0, acc1))
         #else
@@ -167,16 +167,16 @@ enum RowDot {
         var b = 0
         while b + 2 <= blocks {
             let p0 = row + BlockQ8_0.byteCount * b, p1 = p0 + BlockQ8_0.byteCount
-            let s0 = _cvtsh_ss(p0.loadUnaligned(as: UInt16.self)) * xd[b]
-            let s1 = _cvtsh_ss(p1.loadUnaligned(as: UInt16.self)) * xd[b + 1]
-            acc0 = _mm256_fmadd_ps(_mm256_set1_ps(s0), dotI8I16(p0 + BlockQ8_0.qsOffset, xq + 32 * b), acc0)
-            acc1 = _mm256_fmadd_ps(_mm256_set1_ps(s1), dotI8I16(p1 + BlockQ8_0.qsOffset, xq + 32 * b + 32), acc1)
+            let s0 = _mm256_mul_ps(halfSplat(p0.loadUnaligned(as: UInt16.self)), _mm256_set1_ps(xd[b]))
+            let s1 = _mm256_mul_ps(halfSplat(p1.loadUnaligned(as: UInt16.self)), _mm256_set1_ps(xd[b + 1]))
+            acc0 = _mm256_fmadd_ps(s0, dotI8I16(p0 + BlockQ8_0.qsOffset, xq + 32 * b), acc0)
+            acc1 = _mm256_fmadd_ps(s1, dotI8I16(p1 + BlockQ8_0.qsOffset, xq + 32 * b + 32), acc1)
             b += 2
         }
         if b < blocks {
             let p0 = row + BlockQ8_0.byteCount * b
-            let s0 = _cvtsh_ss(p0.loadUnaligned(as: UInt16.self)) * xd[b]
-            acc0 = _mm256_fmadd_ps(_mm256_set1_ps(s0), dotI8I16(p0 + BlockQ8_0.qsOffset, xq + 32 * b), acc0)
+            let s0 = _mm256_mul_ps(halfSplat(p0.loadUnaligned(as: UInt16.self)), _mm256_set1_ps(xd[b]))
+            acc0 = _mm256_fmadd_ps(s0, dotI8I16(p0 + BlockQ8_0.qsOffset, xq + 32 * b), acc0)
         }
         return hsum(_mm256_add_ps(acc0, acc1))
         #else
@@ -202,25 +202,25 @@ enum RowDot {
                      _ xs: UnsafePointer<Float>, blocks: Int) -> Float {
         #if arch(x86_64) && TSLM_X86_AVX2
         var acc0 = _mm256_setzero_ps(), acc1 = _mm256_setzero_ps()
-        var c0: Float = 0, c1: Float = 0
+        var c0 = _mm256_setzero_ps(), c1 = _mm256_setzero_ps()
         var b = 0
         while b + 2 <= blocks {
             let p0 = row + BlockQ4_0.byteCount * b, p1 = p0 + BlockQ4_0.byteCount
-            let d0 = _cvtsh_ss(p0.loadUnaligned(as: UInt16.self))
-            let d1 = _cvtsh_ss(p1.loadUnaligned(as: UInt16.self))
-            acc0 = _mm256_fmadd_ps(_mm256_set1_ps(d0 * xd[b]), dotU4(p0 + BlockQ4_0.qsOffset, xq + 32 * b), acc0)
-            acc1 = _mm256_fmadd_ps(_mm256_set1_ps(d1 * xd[b + 1]), dotU4(p1 + BlockQ4_0.qsOffset, xq + 32 * b + 32), acc1)
-            c0 += d0 * xs[b]
-            c1 += d1 * xs[b + 1]
+            let d0 = halfSplat(p0.loadUnaligned(as: UInt16.self))
+            let d1 = halfSplat(p1.loadUnaligned(as: UInt16.self))
+            acc0 = _mm256_fmadd_ps(_mm256_mul_ps(d0, _mm256_set1_ps(xd[b])), dotU4(p0 + BlockQ4_0.qsOffset, xq + 32 * b), acc0)
+            acc1 = _mm256_fmadd_ps(_mm256_mul_ps(d1, _mm256_set1_ps(xd[b + 1])), dotU4(p1 + BlockQ4_0.qsOffset, xq + 32 * b + 32), acc1)
+            c0 = _mm256_fmadd_ps(d0, _mm256_set1_ps(xs[b]), c0)
+            c1 = _mm256_fmadd_ps(d1, _mm256_set1_ps(xs[b + 1]), c1)
             b += 2
         }
         if b < blocks {
             let p0 = row + BlockQ4_0.byteCount * b
-            let d0 = _cvtsh_ss(p0.loadUnaligned(as: UInt16.self))
-            acc0 = _mm256_fmadd_ps(_mm256_set1_ps(d0 * xd[b]), dotU4(p0 + BlockQ4_0.qsOffset, xq + 32 * b), acc0)
-            c0 += d0 * xs[b]
+            let d0 = halfSplat(p0.loadUnaligned(as: UInt16.self))
+            acc0 = _mm256_fmadd_ps(_mm256_mul_ps(d0, _mm256_set1_ps(xd[b])), dotU4(p0 + BlockQ4_0.qsOffset, xq + 32 * b), acc0)
+            c0 = _mm256_fmadd_ps(d0, _mm256_set1_ps(xs[b]), c0)
         }
-        return hsum(_mm256_add_ps(acc0, acc1)) - 8 * (c0 + c1)
+        return hsum(_mm256_add_ps(acc0, acc1)) - 8 * _mm256_cvtss_f32(_mm256_add_ps(c0, c1))
         #else
         var acc: Float = 0, corr: Float = 0
         for b in 0..<blocks {
@@ -239,25 +239,25 @@ enum RowDot {
                      _ xs: UnsafePointer<Float>, blocks: Int) -> Float {
         #if arch(x86_64) && TSLM_X86_AVX2
         var acc0 = _mm256_setzero_ps(), acc1 = _mm256_setzero_ps()
-        var c0: Float = 0, c1: Float = 0
+        var c0 = _mm256_setzero_ps(), c1 = _mm256_setzero_ps()
         var b = 0
         while b + 2 <= blocks {
             let p0 = row + BlockQ4_1.byteCount * b, p1 = p0 + BlockQ4_1.byteCount
-            let d0 = _cvtsh_ss(p0.loadUnaligned(as: UInt16.self))
-            let d1 = _cvtsh_ss(p1.loadUnaligned(as: UInt16.self))
-            acc0 = _mm256_fmadd_ps(_mm256_set1_ps(d0 * xd[b]), dotU4(p0 + BlockQ4_1.qsOffset, xq + 32 * b), acc0)
-            acc1 = _mm256_fmadd_ps(_mm256_set1_ps(d1 * xd[b + 1]), dotU4(p1 + BlockQ4_1.qsOffset, xq + 32 * b + 32), acc1)
-            c0 += _cvtsh_ss(p0.loadUnaligned(fromByteOffset: BlockQ4_1.mOffset, as: UInt16.self)) * xs[b]
-            c1 += _cvtsh_ss(p1.loadUnaligned(fromByteOffset: BlockQ4_1.mOffset, as: UInt16.self)) * xs[b + 1]
+            let d0 = halfSplat(p0.loadUnaligned(as: UInt16.self))
+            let d1 = halfSplat(p1.loadUnaligned(as: UInt16.self))
+            acc0 = _mm256_fmadd_ps(_mm256_mul_ps(d0, _mm256_set1_ps(xd[b])), dotU4(p0 + BlockQ4_1.qsOffset, xq + 32 * b), acc0)
+            acc1 = _mm256_fmadd_ps(_mm256_mul_ps(d1, _mm256_set1_ps(xd[b + 1])), dotU4(p1 + BlockQ4_1.qsOffset, xq + 32 * b + 32), acc1)
+            c0 = _mm256_fmadd_ps(halfSplat(p0.loadUnaligned(fromByteOffset: BlockQ4_1.mOffset, as: UInt16.self)), _mm256_set1_ps(xs[b]), c0)
+            c1 = _mm256_fmadd_ps(halfSplat(p1.loadUnaligned(fromByteOffset: BlockQ4_1.mOffset, as: UInt16.self)), _mm256_set1_ps(xs[b + 1]), c1)
             b += 2
         }
         if b < blocks {
             let p0 = row + BlockQ4_1.byteCount * b
-            let d0 = _cvtsh_ss(p0.loadUnaligned(as: UInt16.self))
-            acc0 = _mm256_fmadd_ps(_mm256_set1_ps(d0 * xd[b]), dotU4(p0 + BlockQ4_1.qsOffset, xq + 32 * b), acc0)
-            c0 += _cvtsh_ss(p0.loadUnaligned(fromByteOffset: BlockQ4_1.mOffset, as: UInt16.self)) * xs[b]
+            let d0 = halfSplat(p0.loadUnaligned(as: UInt16.self))
+            acc0 = _mm256_fmadd_ps(_mm256_mul_ps(d0, _mm256_set1_ps(xd[b])), dotU4(p0 + BlockQ4_1.qsOffset, xq + 32 * b), acc0)
+            c0 = _mm256_fmadd_ps(halfSplat(p0.loadUnaligned(fromByteOffset: BlockQ4_1.mOffset, as: UInt16.self)), _mm256_set1_ps(xs[b]), c0)
         }
-        return hsum(_mm256_add_ps(acc0, acc1)) + (c0 + c1)
+        return hsum(_mm256_add_ps(acc0, acc1)) + _mm256_cvtss_f32(_mm256_add_ps(c0, c1))
         #else
         var acc: Float = 0, corr: Float = 0
         for b in 0..<blocks {
@@ -282,26 +282,26 @@ enum RowDot {
         let q4_1 = blockBytes == BlockQ4_1.byteCount
         let qsOffset = q4_1 ? BlockQ4_1.qsOffset : BlockQ4_0.qsOffset
         var acc0 = _mm256_setzero_ps(), acc1 = _mm256_setzero_ps()
-        var c0: Float = 0, c1: Float = 0
+        var c0 = _mm256_setzero_ps(), c1 = _mm256_setzero_ps()
         for b in 0..<blocks {
             let p0 = r0 + blockBytes * b, p1 = r1 + blockBytes * b
             if b & 3 == 0 { cpufeat_prefetch(p0 + prefetchDistance); cpufeat_prefetch(p1 + prefetchDistance) }
             let xv = UnsafeRawPointer(xq + 32 * b).load(as: __m256i.self)
             let dx = xd[b], sx = xs[b]
-            let d0 = _cvtsh_ss(p0.loadUnaligned(as: UInt16.self))
-            let d1 = _cvtsh_ss(p1.loadUnaligned(as: UInt16.self))
-            acc0 = _mm256_fmadd_ps(_mm256_set1_ps(d0 * dx), dotU4(p0 + qsOffset, xv), acc0)
-            acc1 = _mm256_fmadd_ps(_mm256_set1_ps(d1 * dx), dotU4(p1 + qsOffset, xv), acc1)
+            let d0 = halfSplat(p0.loadUnaligned(as: UInt16.self))
+            let d1 = halfSplat(p1.loadUnaligned(as: UInt16.self))
+            acc0 = _mm256_fmadd_ps(_mm256_mul_ps(d0, _mm256_set1_ps(dx)), dotU4(p0 + qsOffset, xv), acc0)
+            acc1 = _mm256_fmadd_ps(_mm256_mul_ps(d1, _mm256_set1_ps(dx)), dotU4(p1 + qsOffset, xv), acc1)
             if q4_1 {
-                c0 += _cvtsh_ss(p0.loadUnaligned(fromByteOffset: BlockQ4_1.mOffset, as: UInt16.self)) * sx
-                c1 += _cvtsh_ss(p1.loadUnaligned(fromByteOffset: BlockQ4_1.mOffset, as: UInt16.self)) * sx
+                c0 = _mm256_fmadd_ps(halfSplat(p0.loadUnaligned(fromByteOffset: BlockQ4_1.mOffset, as: UInt16.self)), _mm256_set1_ps(sx), c0)
+                c1 = _mm256_fmadd_ps(halfSplat(p1.loadUnaligned(fromByteOffset: BlockQ4_1.mOffset, as: UInt16.self)), _mm256_set1_ps(sx), c1)
             } else {
-                c0 += d0 * sx
-                c1 += d1 * sx
+                c0 = _mm256_fmadd_ps(d0, _mm256_set1_ps(sx), c0)
+                c1 = _mm256_fmadd_ps(d1, _mm256_set1_ps(sx), c1)
             }
         }
         let k: Float = q4_1 ? 1 : -8
-        return (hsum(acc0) + k * c0, hsum(acc1) + k * c1)
+        return (hsum(acc0) + k * _mm256_cvtss_f32(c0), hsum(acc1) + k * _mm256_cvtss_f32(c1))
     }
 
     /// q8_0 rows `r0`, `r1` · 16-bit activations.
@@ -315,8 +315,8 @@ enum RowDot {
             let xr = UnsafeRawPointer(xq + 32 * b)
             let x0 = xr.load(as: __m256i.self), x1 = xr.load(fromByteOffset: 32, as: __m256i.self)
             let dx = xd[b]
-            acc0 = _mm256_fmadd_ps(_mm256_set1_ps(_cvtsh_ss(p0.loadUnaligned(as: UInt16.self)) * dx), dotI8I16(p0 + BlockQ8_0.qsOffset, x0, x1), acc0)
-            acc1 = _mm256_fmadd_ps(_mm256_set1_ps(_cvtsh_ss(p1.loadUnaligned(as: UInt16.self)) * dx), dotI8I16(p1 + BlockQ8_0.qsOffset, x0, x1), acc1)
+            acc0 = _mm256_fmadd_ps(_mm256_mul_ps(halfSplat(p0.loadUnaligned(as: UInt16.self)), _mm256_set1_ps(dx)), dotI8I16(p0 + BlockQ8_0.qsOffset, x0, x1), acc0)
+            acc1 = _mm256_fmadd_ps(_mm256_mul_ps(halfSplat(p1.loadUnaligned(as: UInt16.self)), _mm256_set1_ps(dx)), dotI8I16(p1 + BlockQ8_0.qsOffset, x0, x1), acc1)
         }
         return (hsum(acc0), hsum(acc1))
     }
@@ -330,8 +330,8 @@ enum RowDot {
             let p0 = r0 + BlockQ8_0.byteCount * b, p1 = r1 + BlockQ8_0.byteCount * b
             let xv = UnsafeRawPointer(xq + 32 * b).load(as: __m256i.self)
             let dx = xd[b]
-            acc0 = _mm256_fmadd_ps(_mm256_set1_ps(_cvtsh_ss(p0.loadUnaligned(as: UInt16.self)) * dx), dotI8(p0 + BlockQ8_0.qsOffset, xv), acc0)
-            acc1 = _mm256_fmadd_ps(_mm256_set1_ps(_cvtsh_ss(p1.loadUnaligned(as: UInt16.self)) * dx), dotI8(p1 + BlockQ8_0.qsOffset, xv), acc1)
+            acc0 = _mm256_fmadd_ps(_mm256_mul_ps(halfSplat(p0.loadUnaligned(as: UInt16.self)), _mm256_set1_ps(dx)), dotI8(p0 + BlockQ8_0.qsOffset, xv), acc0)
+            acc1 = _mm256_fmadd_ps(_mm256_mul_ps(halfSplat(p1.loadUnaligned(as: UInt16.self)), _mm256_set1_ps(dx)), dotI8(p1 + BlockQ8_0.qsOffset, xv), acc1)
         }
         return (hsum(acc0), hsum(acc1))
     }
@@ -345,6 +345,14 @@ enum RowDot {
         let q = v.lowHalf + v.highHalf
         let h = q.lowHalf + q.highHalf
         return h[0] + h[1]
+    }
+
+    /// One binary16 value in all 8 lanes, as floats. The block kernels take their scales this
+    /// way rather than through `_cvtsh_ss`, which LLVM lowers to `vpinsrw` into whatever vector
+    /// register is free, often a live accumulator: each block then waited for the previous
+    /// block's FMA (q4_0 decode ran at half speed).
+    @inline(__always) static func halfSplat(_ h: UInt16) -> __m256 {
+        _mm256_cvtph_ps(_mm_set1_epi16(Int16(bitPattern: h)))
     }
 
     /// 8 halves at `p` → 8 floats.
