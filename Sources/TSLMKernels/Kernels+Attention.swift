@@ -6,6 +6,7 @@ import Darwin
 import TSLMFormat
 #if arch(x86_64) && TSLM_X86_AVX2
 import _Builtin_intrinsics.intel
+import TSLMKernelsAVX512
 #endif
 
 /// The pieces of attention over a KV cache that decoding runs once per cached position: the
@@ -17,6 +18,9 @@ extension Kernels {
     /// (x/Σ is the softmax of the part). A part of all −∞ gives m = −∞ and NaNs, as PyTorch.
     public static func softmaxPart(_ x: UnsafeMutablePointer<Float>, count: Int, scale: Float) -> (max: Float, sum: Float) {
         guard count > 0 else { return (-.infinity, 0) }
+        #if arch(x86_64) && TSLM_X86_AVX2
+        if gemmAVX512 { return SoftmaxAVX512.part(x, count: count, scale: scale) }
+        #endif
         let r = UnsafeMutableRawPointer(x)
         let sv = SIMD8<Float>(repeating: scale)
         var mx = SIMD8<Float>(repeating: -.infinity)

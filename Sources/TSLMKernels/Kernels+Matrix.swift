@@ -26,8 +26,8 @@ extension Kernels {
         return String(cString: v) != "rowdot"
     }()
 
-    /// Whether the GEMM runs its AVX-512 inner loops (`GemmPanelAVX512`: 4 rows × 6 tokens of
-    /// 16-lane accumulators) rather than the AVX2 ones: where this build has them (x86-64, not
+    /// Whether the GEMM and attention's softmax run their AVX-512 loops (`GemmPanelAVX512`: 4
+    /// rows × 4 tokens of 16-lane accumulators; `SoftmaxAVX512`) rather than the AVX2 ones: where this build has them (x86-64, not
     /// portable) and the CPU and OS support AVX-512F (`TSLM_CPU_FEATURES_MASK=avx512f` turns it
     /// off, to measure the difference); tests set it to check both paths.
     nonisolated(unsafe) public static var gemmAVX512: Bool = gemmAVX512Available

@@ -408,15 +408,20 @@ struct AttentionBlock {
                 range: (Int) -> (first: Int, last: Int)) {
         let length = keys.rows
         Kernels.gemm(keys, rowStride: keyStride, qb, n: count, sb)
-        for t in 0..<count {
-            let (first, last) = range(t)
-            let s = sb + t * length
-            Kernels.scale(s + first, by: scale, count: last - first + 1)
-            Kernels.softmax(s + first, count: last - first + 1)
-            if first > 0 { s.update(repeating: 0, count: first) }
-            if last + 1 < length { (s + last + 1).update(repeating: 0, count: length - last - 1) }
+        // Scaling, the maximum and the exponentials in one pass over the scores
+        // (`softmaxPart`); the division by the sum is left to the output row, which is headDim
+        // values long rather than `length`.
+        withUnsafeTemporaryAllocation(of: Float.self, capacity: count) { inverse in
+            for t in 0..<count {
+                let (first, last) = range(t)
+                let s = sb + t * length
+                inverse[t] = 1 / Kernels.softmaxPart(s + first, count: last - first + 1, scale: scale).sum
+                if first > 0 { s.update(repeating: 0, count: first) }
+                if last + 1 < length { (s + last + 1).update(repeating: 0, count: length - last - 1) }
+            }
+            Kernels.gemm(values, rowStride: valueStride, sb, n: count, ob)
+            for t in 0..<count { Kernels.scale(ob + t * headDim, by: inverse[t], count: headDim) }
         }
-        Kernels.gemm(values, rowStride: valueStride, sb, n: count, ob)
     }
 }
 

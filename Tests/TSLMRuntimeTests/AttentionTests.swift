@@ -95,7 +95,10 @@ final class AttentionTests: XCTestCase {
 
     func testSoftmaxPartsMergeToSoftmax() {
         var rng = SplitMix64(seed: 80)
-        for count in [1, 7, 8, 37, 300] {
+        // Both the AVX-512 and the AVX2/portable loops where the CPU has AVX-512.
+        for (count, avx512) in [1, 7, 8, 16, 17, 37, 300].flatMap({ c in [(c, false), (c, true)] }) {
+            Kernels.gemmAVX512 = avx512 && Kernels.gemmAVX512Available
+            defer { Kernels.gemmAVX512 = Kernels.gemmAVX512Available }
             let x = rng.floats(count, scale: 6)
             var whole = x
             whole.withUnsafeMutableBufferPointer { Kernels.softmax($0.baseAddress!, count: count) }
@@ -110,9 +113,28 @@ final class AttentionTests: XCTestCase {
             let total = sa * expf(ma - m) + sb * expf(mb - m)
             for i in 0..<count {
                 let merged = i < cut ? a[i] * expf(ma - m) / total : b[i - cut] * expf(mb - m) / total
-                XCTAssertEqual(merged, halved[i], accuracy: 1e-6 * max(1e-3, halved[i]), "count \(count) [\(i)]")
+                XCTAssertEqual(merged, halved[i], accuracy: 1e-6 * max(1e-3, halved[i]), "count \(count) avx512 \(avx512) [\(i)]")
             }
             XCTAssertEqual(Double(whole.reduce(0, +)), 1, accuracy: 1e-5)
+        }
+    }
+
+    /// The exponentials of both softmax loops against libm, over the range softmax feeds them
+    /// (x − max ≤ 0) down to where eˣ underflows, and the extremes.
+    func testSoftmaxPartExponentialsMatchLibm() {
+        var xs: [Float] = stride(from: Float(0), through: -110, by: -0.0137).map { $0 }
+        xs += [-.infinity, -87.3, -88.72, -103.9, -104.5, -.leastNonzeroMagnitude, -1e-30]
+        for avx512 in [false, true] {
+            Kernels.gemmAVX512 = avx512 && Kernels.gemmAVX512Available
+            defer { Kernels.gemmAVX512 = Kernels.gemmAVX512Available }
+            // A leading 0 makes the maximum 0, so the part holds e^x itself.
+            var v = [Float(0)] + xs
+            let (m, _) = v.withUnsafeMutableBufferPointer { Kernels.softmaxPart($0.baseAddress!, count: $0.count, scale: 1) }
+            XCTAssertEqual(m, 0)
+            for (i, x) in xs.enumerated() {
+                let want = expf(x)
+                XCTAssertEqual(v[i + 1], want, accuracy: max(2.5e-7 * want, 2e-45), "x \(x) avx512 \(avx512)")
+            }
         }
     }
 
