@@ -14,8 +14,10 @@ enum RowDot {
     /// Bytes ahead of the current position that the decode kernels prefetch (`cpufeat_prefetch`,
     /// a C inline function): hardware prefetchers stop at 4 KiB pages, and without it a 1B
     /// gate matrix streamed at 5–6 GB/s in q8_0/q4_0 against 8–10 with it (1 thread; SmolLM2
-    /// decode 1.3–1.4× faster). 2048 measured a little better than 1024 for q8_0; the f16 and f32 rows
-    /// (one stream, four accumulators) gained nothing from it.
+    /// decode 1.3–1.4× faster). 2048 measured a little better than 1024 for q8_0, and 4096 no
+    /// different from 2048 (Intel Xeon VM, interleaved runs). The f16 and f32 rows gained nothing
+    /// from it on the Zen 4 VM, but on the Intel Xeon VM SmolLM2 f16 decode went from 55–60 to
+    /// 76–84 tok/s with it.
     static let prefetchDistance = 2048
 
     // MARK: float rows
@@ -28,6 +30,8 @@ enum RowDot {
         let w = row.assumingMemoryBound(to: Float.self)
         var i = 0
         while i + 32 <= count {
+            cpufeat_prefetch(row + 4 * i + prefetchDistance)
+            cpufeat_prefetch(row + 4 * i + 64 + prefetchDistance)
             a0 = _mm256_fmadd_ps(_mm256_loadu_ps(w + i), _mm256_loadu_ps(x + i), a0)
             a1 = _mm256_fmadd_ps(_mm256_loadu_ps(w + i + 8), _mm256_loadu_ps(x + i + 8), a1)
             a2 = _mm256_fmadd_ps(_mm256_loadu_ps(w + i + 16), _mm256_loadu_ps(x + i + 16), a2)
@@ -54,6 +58,7 @@ enum RowDot {
         var i = 0
         while i + 32 <= count {
             let p = row + 2 * i
+            cpufeat_prefetch(p + prefetchDistance)
             a0 = _mm256_fmadd_ps(halves(p), _mm256_loadu_ps(x + i), a0)
             a1 = _mm256_fmadd_ps(halves(p + 16), _mm256_loadu_ps(x + i + 8), a1)
             a2 = _mm256_fmadd_ps(halves(p + 32), _mm256_loadu_ps(x + i + 16), a2)
