@@ -295,18 +295,20 @@ enum RowDot {
             let dx = xd[b], sx = xs[b]
             let d0 = halfSplat(p0.loadUnaligned(as: UInt16.self))
             let d1 = halfSplat(p1.loadUnaligned(as: UInt16.self))
-            acc0 = _mm256_fmadd_ps(_mm256_mul_ps(d0, _mm256_set1_ps(dx)), dotU4(p0 + qsOffset, xv), acc0)
-            acc1 = _mm256_fmadd_ps(_mm256_mul_ps(d1, _mm256_set1_ps(dx)), dotU4(p1 + qsOffset, xv), acc1)
+            let dxv = _mm256_set1_ps(dx), sxv = _mm256_set1_ps(sx)
             if q4_1 {
-                c0 = _mm256_fmadd_ps(halfSplat(p0.loadUnaligned(fromByteOffset: BlockQ4_1.mOffset, as: UInt16.self)), _mm256_set1_ps(sx), c0)
-                c1 = _mm256_fmadd_ps(halfSplat(p1.loadUnaligned(fromByteOffset: BlockQ4_1.mOffset, as: UInt16.self)), _mm256_set1_ps(sx), c1)
+                acc0 = _mm256_fmadd_ps(_mm256_mul_ps(d0, dxv), dotU4(p0 + qsOffset, xv), acc0)
+                acc1 = _mm256_fmadd_ps(_mm256_mul_ps(d1, dxv), dotU4(p1 + qsOffset, xv), acc1)
+                c0 = _mm256_fmadd_ps(halfSplat(p0.loadUnaligned(fromByteOffset: BlockQ4_1.mOffset, as: UInt16.self)), sxv, c0)
+                c1 = _mm256_fmadd_ps(halfSplat(p1.loadUnaligned(fromByteOffset: BlockQ4_1.mOffset, as: UInt16.self)), sxv, c1)
             } else {
-                c0 = _mm256_fmadd_ps(d0, _mm256_set1_ps(sx), c0)
-                c1 = _mm256_fmadd_ps(d1, _mm256_set1_ps(sx), c1)
+                // d_w·(d_x·Σq_w·q_x − 8·d_x·Σq_x) with the 8·d_x·Σq_x (`sx` is d_x·Σq_x) taken
+                // as sx from each of the 8 lanes of partial sums: one FMS and one FMA per row.
+                acc0 = _mm256_fmadd_ps(d0, _mm256_fmsub_ps(dxv, dotU4(p0 + qsOffset, xv), sxv), acc0)
+                acc1 = _mm256_fmadd_ps(d1, _mm256_fmsub_ps(dxv, dotU4(p1 + qsOffset, xv), sxv), acc1)
             }
         }
-        let k: Float = q4_1 ? 1 : -8
-        return (hsum(acc0) + k * _mm256_cvtss_f32(c0), hsum(acc1) + k * _mm256_cvtss_f32(c1))
+        return q4_1 ? (hsum(acc0) + _mm256_cvtss_f32(c0), hsum(acc1) + _mm256_cvtss_f32(c1)) : (hsum(acc0), hsum(acc1))
     }
 
     /// q8_0 rows `r0`, `r1` · 16-bit activations.
@@ -402,8 +404,10 @@ enum RowDot {
     }
 
     @inline(__always) static func dotU4(_ w: UnsafeRawPointer, _ xv: __m256i) -> __m256 {
-        let raw = w.loadUnaligned(as: __m128i.self)
-        let both = _mm256_set_m128i(_mm_srli_epi16(raw, 4), raw)
+        // The 16 bytes in both halves (one broadcast load), the upper half's 32-bit lanes shifted
+        // right by 4: after the mask each byte holds its own high nibble (what the shift moved in
+        // from the next byte lands above the mask).
+        let both = _mm256_srlv_epi32(_mm256_broadcastsi128_si256(w.loadUnaligned(as: __m128i.self)), _mm256_set_epi32(4, 4, 4, 4, 0, 0, 0, 0))
         let q = _mm256_and_si256(both, _mm256_set1_epi8(0x0F))
         let p = _mm256_maddubs_epi16(q, xv)
         return _mm256_cvtepi32_ps(_mm256_madd_epi16(p, _mm256_set1_epi16(1)))
