@@ -18,7 +18,10 @@ public final class KVCache: Memory, @unchecked Sendable {
     public let half: Bool
     /// Per layer: keys then values, each capacity·width elements.
     private let storage: UnsafeMutableRawPointer
-    private let elementSize: Int
+    /// Bytes per key or value element: 2 (f16) or 4 (f32).
+    let elementSize: Int
+    /// f16 or f32.
+    var elementType: DType { half ? .f16 : .f32 }
     /// Activation buffers of the forward calls that use this cache (one session's).
     public let scratch = Scratch()
 

@@ -204,8 +204,7 @@ func splitAttention(q: UnsafePointer<Float>, out: UnsafeMutablePointer<Float>, n
                     window: Int?, pool: ThreadPool?) {
     let group = heads / kvHeads
     let width = cache.width, rowWidth = heads * headDim
-    let kvType: DType = cache.half ? .f16 : .f32
-    let elementSize = cache.half ? 2 : 4
+    let (kvType, elementSize) = (cache.elementType, cache.elementSize)
     let keyStride = width * elementSize
     let keys = cache.keys(layer), values = cache.values(layer)
     // Keys of query i: lo(i) ... start + i.
@@ -285,8 +284,7 @@ func blockAttention(q: UnsafePointer<Float>, out: UnsafeMutablePointer<Float>, n
                     window: Int?, pool: ThreadPool?) {
     let group = heads / kvHeads
     let width = cache.width, rowWidth = heads * headDim
-    let kvType: DType = cache.half ? .f16 : .f32
-    let elementSize = cache.half ? 2 : 4
+    let (kvType, elementSize) = (cache.elementType, cache.elementSize)
     let total = start + n
     // The first key any query sees.
     let first = window.map { max(0, start - $0 + 1) } ?? 0

@@ -17,25 +17,14 @@ final class AttentionTests: XCTestCase {
             (300, 20, 6, 2, 16, nil, true), (270, 0, 4, 4, 8, 100, false),
         ]
         for (n, start, heads, kvHeads, headDim, window, half) in cases {
-            let cache = try KVCache(layers: 1, capacity: start + n, width: kvHeads * headDim, half: half)
-            let k = rng.floats((start + n) * kvHeads * headDim), v = rng.floats((start + n) * kvHeads * headDim)
-            cache.store(layer: 0, start: 0, count: start + n, k: k, v: v)
-            let q = rng.floats(n * heads * headDim, scale: 2)
-            let scale = 1 / Float(headDim).squareRoot()
+            let (cache, q, scale) = try randomCase(&rng, n: n, start: start, heads: heads, kvHeads: kvHeads, headDim: headDim, half: half)
             var block = [Float](repeating: .nan, count: n * heads * headDim), single = block
             for pool in [nil, ThreadPool(threads: 2)] {
                 blockAttention(q: q, out: &block, n: n, start: start, cache: cache, layer: 0, heads: heads, kvHeads: kvHeads,
                                headDim: headDim, scale: scale, window: window, pool: pool)
                 // The one-query path: one call per query, as decoding runs it.
-                for i in 0..<n {
-                    q.withUnsafeBufferPointer { qp in
-                        single.withUnsafeMutableBufferPointer { op in
-                            oneQueryAttention(q: qp.baseAddress! + i * heads * headDim, out: op.baseAddress! + i * heads * headDim, n: 1,
-                                              start: start + i, cache: cache, layer: 0, heads: heads, kvHeads: kvHeads, headDim: headDim,
-                                              scale: scale, window: window, pool: pool)
-                        }
-                    }
-                }
+                single = oneQueryPerPosition(q, n: n, start: start, cache: cache, heads: heads, kvHeads: kvHeads, headDim: headDim,
+                                             scale: scale, window: window, pool: pool)
                 for i in 0..<block.count {
                     XCTAssertEqual(block[i], single[i], accuracy: 2e-6 * max(1, abs(single[i])),
                                    "n \(n) start \(start) heads \(heads)/\(kvHeads) window \(window.map(String.init) ?? "-") half \(half) [\(i)]")
@@ -61,21 +50,9 @@ final class AttentionTests: XCTestCase {
             (3, 511, 6, 2, 40, nil, true), (5, 257, 3, 3, 16, 100, false), (1, 300, 5, 1, 128, nil, false),
         ]
         for (n, start, heads, kvHeads, headDim, window, half) in cases {
-            let cache = try KVCache(layers: 1, capacity: start + n, width: kvHeads * headDim, half: half)
-            let k = rng.floats((start + n) * kvHeads * headDim), v = rng.floats((start + n) * kvHeads * headDim)
-            cache.store(layer: 0, start: 0, count: start + n, k: k, v: v)
-            let q = rng.floats(n * heads * headDim, scale: 2)
-            let scale = 1 / Float(headDim).squareRoot()
-            var single = [Float](repeating: .nan, count: n * heads * headDim)
-            for i in 0..<n {
-                q.withUnsafeBufferPointer { qp in
-                    single.withUnsafeMutableBufferPointer { op in
-                        oneQueryAttention(q: qp.baseAddress! + i * heads * headDim, out: op.baseAddress! + i * heads * headDim, n: 1,
-                                          start: start + i, cache: cache, layer: 0, heads: heads, kvHeads: kvHeads, headDim: headDim,
-                                          scale: scale, window: window, pool: nil)
-                    }
-                }
-            }
+            let (cache, q, scale) = try randomCase(&rng, n: n, start: start, heads: heads, kvHeads: kvHeads, headDim: headDim, half: half)
+            let single = oneQueryPerPosition(q, n: n, start: start, cache: cache, heads: heads, kvHeads: kvHeads, headDim: headDim,
+                                             scale: scale, window: window, pool: nil)
             for pool in [nil, ThreadPool(threads: 2)] {
                 var split = [Float](repeating: .nan, count: n * heads * headDim)
                 splitAttention(q: q, out: &split, n: n, start: start, cache: cache, layer: 0, heads: heads, kvHeads: kvHeads,
@@ -151,5 +128,31 @@ final class AttentionTests: XCTestCase {
                 XCTAssertEqual(blocks[i], single[i], accuracy: 2e-6 * max(1, abs(single[i])), "n \(n) heads \(heads) [\(i)]")
             }
         }
+    }
+
+    /// A one-layer cache holding random keys and values for `start + n` positions, random
+    /// queries for n positions and the usual 1/√headDim scale.
+    private func randomCase(_ rng: inout SplitMix64, n: Int, start: Int, heads: Int, kvHeads: Int, headDim: Int,
+                            half: Bool) throws -> (KVCache, [Float], Float) {
+        let cache = try KVCache(layers: 1, capacity: start + n, width: kvHeads * headDim, half: half)
+        let k = rng.floats((start + n) * kvHeads * headDim), v = rng.floats((start + n) * kvHeads * headDim)
+        cache.store(layer: 0, start: 0, count: start + n, k: k, v: v)
+        return (cache, rng.floats(n * heads * headDim, scale: 2), 1 / Float(headDim).squareRoot())
+    }
+
+    /// `oneQueryAttention` called once per query position, as decoding runs it.
+    private func oneQueryPerPosition(_ q: [Float], n: Int, start: Int, cache: KVCache, heads: Int, kvHeads: Int, headDim: Int,
+                                     scale: Float, window: Int?, pool: ThreadPool?) -> [Float] {
+        var out = [Float](repeating: .nan, count: n * heads * headDim)
+        for i in 0..<n {
+            q.withUnsafeBufferPointer { qp in
+                out.withUnsafeMutableBufferPointer { op in
+                    oneQueryAttention(q: qp.baseAddress! + i * heads * headDim, out: op.baseAddress! + i * heads * headDim, n: 1,
+                                      start: start + i, cache: cache, layer: 0, heads: heads, kvHeads: kvHeads, headDim: headDim,
+                                      scale: scale, window: window, pool: pool)
+                }
+            }
+        }
+        return out
     }
 }
