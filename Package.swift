@@ -16,7 +16,7 @@ let kernelSettings: [SwiftSetting] = portable ? [] : [
     .define("TSLM_X86_AVX2"),
     .unsafeFlags(["-Xcc", "-mavx2", "-Xcc", "-mfma", "-Xcc", "-mf16c"]),
 ]
-// The prefill GEMM's AVX-512 inner loops live in their own module, compiled for AVX-512F, and
+// The prefill GEMM's and softmax's AVX-512 loops live in their own module, compiled for AVX-512F, and
 // run only where the CPU has it (`CPUFeatures.avx512f`, checked at run time).
 let avx512Settings: [SwiftSetting] = portable ? [] : [
     .define("TSLM_X86_AVX512"),
