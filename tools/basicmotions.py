@@ -218,12 +218,13 @@ def augment(rec, rng, p_keep=0.2, crop=(85, 100), scale=(0.85, 1.15), noise=0.03
     return w.astype(np.float32)
 
 
-def validation_split(labels, per_class=2, seed=1234):
-    """Indices (train, val) of the 40 training recordings: `per_class` recordings of every class,
-    drawn with a seeded generator, are held out for model selection (the test set never is)."""
+def validation_split(labels, per_class=2, seed=1234, classes=LABELS):
+    """Indices (train, val) of the training recordings: `per_class` recordings of every class in
+    `classes` (this dataset's labels by default), drawn with a seeded generator, are held out for
+    model selection (the test set never is)."""
     rng = np.random.default_rng(seed)
     val = []
-    for c in LABELS:
+    for c in classes:
         idx = [i for i, y in enumerate(labels) if y == c]
         val += sorted(int(i) for i in rng.choice(idx, size=per_class, replace=False))
     val = sorted(val)

@@ -128,13 +128,7 @@ def macro_f1(preds, golds):
 
 
 def validation_split(labels):
-    rng = np.random.default_rng(SEED)
-    val = []
-    for c in LABELS:
-        idx = [i for i, y in enumerate(labels) if y == c]
-        val += sorted(int(i) for i in rng.choice(idx, size=VAL_PER_CLASS, replace=False))
-    val = sorted(val)
-    return [i for i in range(len(labels)) if i not in val], val
+    return bm.validation_split(labels, per_class=VAL_PER_CLASS, seed=SEED, classes=LABELS)
 
 
 def text_of(demo, ids):

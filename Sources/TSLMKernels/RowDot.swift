@@ -207,25 +207,15 @@ enum RowDot {
                      _ xs: UnsafePointer<Float>, blocks: Int) -> Float {
         #if arch(x86_64) && TSLM_X86_AVX2
         var acc0 = _mm256_setzero_ps(), acc1 = _mm256_setzero_ps()
-        var c0 = _mm256_setzero_ps(), c1 = _mm256_setzero_ps()
         var b = 0
         while b + 2 <= blocks {
             let p0 = row + BlockQ4_0.byteCount * b, p1 = p0 + BlockQ4_0.byteCount
-            let d0 = halfSplat(p0.loadUnaligned(as: UInt16.self))
-            let d1 = halfSplat(p1.loadUnaligned(as: UInt16.self))
-            acc0 = _mm256_fmadd_ps(_mm256_mul_ps(d0, _mm256_set1_ps(xd[b])), dotU4(p0 + BlockQ4_0.qsOffset, xq + 32 * b), acc0)
-            acc1 = _mm256_fmadd_ps(_mm256_mul_ps(d1, _mm256_set1_ps(xd[b + 1])), dotU4(p1 + BlockQ4_0.qsOffset, xq + 32 * b + 32), acc1)
-            c0 = _mm256_fmadd_ps(d0, _mm256_set1_ps(xs[b]), c0)
-            c1 = _mm256_fmadd_ps(d1, _mm256_set1_ps(xs[b + 1]), c1)
+            acc0 = q4_0Block(p0, xq + 32 * b, xd[b], xs[b], acc0)
+            acc1 = q4_0Block(p1, xq + 32 * b + 32, xd[b + 1], xs[b + 1], acc1)
             b += 2
         }
-        if b < blocks {
-            let p0 = row + BlockQ4_0.byteCount * b
-            let d0 = halfSplat(p0.loadUnaligned(as: UInt16.self))
-            acc0 = _mm256_fmadd_ps(_mm256_mul_ps(d0, _mm256_set1_ps(xd[b])), dotU4(p0 + BlockQ4_0.qsOffset, xq + 32 * b), acc0)
-            c0 = _mm256_fmadd_ps(d0, _mm256_set1_ps(xs[b]), c0)
-        }
-        return hsum(_mm256_add_ps(acc0, acc1)) - 8 * _mm256_cvtss_f32(_mm256_add_ps(c0, c1))
+        if b < blocks { acc0 = q4_0Block(row + BlockQ4_0.byteCount * b, xq + 32 * b, xd[b], xs[b], acc0) }
+        return hsum(_mm256_add_ps(acc0, acc1))
         #else
         var acc: Float = 0, corr: Float = 0
         for b in 0..<blocks {
@@ -237,6 +227,22 @@ enum RowDot {
         return acc - 8 * corr
         #endif
     }
+
+    #if arch(x86_64) && TSLM_X86_AVX2
+    /// acc + one q4_0 block's 8 lanes of d_w·(d_x·Σq_w·q_x − 8·d_x·Σq_x): the 8·d_x·Σq_x
+    /// (`sx` is d_x·Σq_x) is taken as sx from each of the 8 lanes of partial sums, so a block
+    /// costs one FMS and one FMA.
+    @inline(__always)
+    static func q4_0Block(_ d: __m256, _ dot: __m256, _ dx: __m256, _ sx: __m256, _ acc: __m256) -> __m256 {
+        _mm256_fmadd_ps(d, _mm256_fmsub_ps(dx, dot, sx), acc)
+    }
+
+    /// `q4_0Block` of the block at `p` against activation block `xq` (scale `dx`, scaled sum `sx`).
+    @inline(__always)
+    static func q4_0Block(_ p: UnsafeRawPointer, _ xq: UnsafePointer<Int8>, _ dx: Float, _ sx: Float, _ acc: __m256) -> __m256 {
+        q4_0Block(halfSplat(p.loadUnaligned(as: UInt16.self)), dotU4(p + BlockQ4_0.qsOffset, xq), _mm256_set1_ps(dx), _mm256_set1_ps(sx), acc)
+    }
+    #endif
 
     /// q4_1 row · quantized activations: Σ_b d_w·d_x·Σ q_w·q_x + m_w·d_x·Σq_x.
     @inline(__always)
@@ -302,10 +308,8 @@ enum RowDot {
                 c0 = _mm256_fmadd_ps(halfSplat(p0.loadUnaligned(fromByteOffset: BlockQ4_1.mOffset, as: UInt16.self)), sxv, c0)
                 c1 = _mm256_fmadd_ps(halfSplat(p1.loadUnaligned(fromByteOffset: BlockQ4_1.mOffset, as: UInt16.self)), sxv, c1)
             } else {
-                // d_w·(d_x·Σq_w·q_x − 8·d_x·Σq_x) with the 8·d_x·Σq_x (`sx` is d_x·Σq_x) taken
-                // as sx from each of the 8 lanes of partial sums: one FMS and one FMA per row.
-                acc0 = _mm256_fmadd_ps(d0, _mm256_fmsub_ps(dxv, dotU4(p0 + qsOffset, xv), sxv), acc0)
-                acc1 = _mm256_fmadd_ps(d1, _mm256_fmsub_ps(dxv, dotU4(p1 + qsOffset, xv), sxv), acc1)
+                acc0 = q4_0Block(d0, dotU4(p0 + qsOffset, xv), dxv, sxv, acc0)
+                acc1 = q4_0Block(d1, dotU4(p1 + qsOffset, xv), dxv, sxv, acc1)
             }
         }
         return q4_1 ? (hsum(acc0) + _mm256_cvtss_f32(c0), hsum(acc1) + _mm256_cvtss_f32(c1)) : (hsum(acc0), hsum(acc1))
