@@ -22,9 +22,16 @@ let avx512Settings: [SwiftSetting] = portable ? [] : [
     .define("TSLM_X86_AVX512"),
     .unsafeFlags(["-Xcc", "-mavx512f", "-Xcc", "-mavx2", "-Xcc", "-mfma", "-Xcc", "-mf16c"]),
 ]
+// The integer prefill GEMM's VNNI micro-kernels (vpdpbusd, vpdpwssd) likewise, compiled for AVX-512F and
+// AVX-512 VNNI, run only where the CPU has both (`CPUFeatures.avx512vnni`).
+let vnniSettings: [SwiftSetting] = portable ? [] : [
+    .define("TSLM_X86_AVX512"),
+    .unsafeFlags(["-Xcc", "-mavx512f", "-Xcc", "-mavx512vnni", "-Xcc", "-mavx2", "-Xcc", "-mfma", "-Xcc", "-mf16c"]),
+]
 #else
 let kernelSettings: [SwiftSetting] = []
 let avx512Settings: [SwiftSetting] = []
+let vnniSettings: [SwiftSetting] = []
 #endif
 
 // The library modules (libtslm.so) and the CLI's (TSLMConvert, TSLMSeriesInput, TSLMCLI) use only
@@ -61,7 +68,8 @@ let package = Package(
         // cpuid / XCR0 reading for the kernels' CPU check (no tslm_ symbols: kept local).
         .target(name: "CCPUFeatures"),
         .target(name: "TSLMKernelsAVX512", swiftSettings: avx512Settings + runtimeSettings),
-        .target(name: "TSLMKernels", dependencies: ["TSLMFormat", "CCPUFeatures", "TSLMKernelsAVX512"],
+        .target(name: "TSLMKernelsVNNI", swiftSettings: vnniSettings + runtimeSettings),
+        .target(name: "TSLMKernels", dependencies: ["TSLMFormat", "CCPUFeatures", "TSLMKernelsAVX512", "TSLMKernelsVNNI"],
                 swiftSettings: kernelSettings + runtimeSettings),
         // `swift run -c release TSLMKernelsBench [rows] [cols] [tokens]`: kernel GB/s and GFLOP/s.
         .executableTarget(name: "TSLMKernelsBench", dependencies: ["TSLMKernels", "TSLMFormat"],

@@ -20,7 +20,11 @@ unsigned cpufeat_x86_detect(void) {
     if (!__get_cpuid_count(7, 0, &a, &b, &c, &d)) return r;
     if (b & bit_AVX2) r |= CPUFEAT_AVX2;
     /* AVX-512 also needs the OS to save the opmask and ZMM states (XCR0 bits 5-7). */
-    if ((b & bit_AVX512F) && (xcr0() & 0xE6) == 0xE6) r |= CPUFEAT_AVX512F;
+    if ((b & bit_AVX512F) && (xcr0() & 0xE6) == 0xE6) {
+        r |= CPUFEAT_AVX512F;
+        /* 8- and 16-bit integer dot products (vpdpbusd, vpdpwssd) on zmm registers. */
+        if (c & bit_AVX512VNNI) r |= CPUFEAT_AVX512VNNI;
+    }
     return r;
 }
 #else

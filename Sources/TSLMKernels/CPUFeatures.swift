@@ -20,9 +20,12 @@ public struct CPUFeatures: OptionSet, Sendable, CustomStringConvertible {
     public static let f16c = CPUFeatures(rawValue: CPUFEAT_F16C)
     /// Not required: the prefill GEMM uses it where present (`Kernels.gemmAVX512`).
     public static let avx512f = CPUFeatures(rawValue: CPUFEAT_AVX512F)
+    /// Not required: the integer prefill GEMM of q4_0 and q8_0 uses it where present
+    /// (`Kernels.integerGemm`). Detected only together with AVX-512F.
+    public static let avx512vnni = CPUFeatures(rawValue: CPUFEAT_AVX512VNNI)
 
     public var names: [String] {
-        [(CPUFeatures.avx2, "AVX2"), (.fma, "FMA"), (.f16c, "F16C"), (.avx512f, "AVX-512F")].filter { contains($0.0) }.map(\.1)
+        [(CPUFeatures.avx2, "AVX2"), (.fma, "FMA"), (.f16c, "F16C"), (.avx512f, "AVX-512F"), (.avx512vnni, "AVX-512 VNNI")].filter { contains($0.0) }.map(\.1)
     }
 
     public var description: String { names.isEmpty ? "none" : names.joined(separator: ", ") }
@@ -47,7 +50,8 @@ public struct CPUFeatures: OptionSet, Sendable, CustomStringConvertible {
                 case "avx2": f.remove(.avx2)
                 case "fma": f.remove(.fma)
                 case "f16c": f.remove(.f16c)
-                case "avx512f": f.remove(.avx512f)
+                case "avx512f": f.remove([.avx512f, .avx512vnni])
+                case "avx512vnni": f.remove(.avx512vnni)
                 default: break
                 }
             }

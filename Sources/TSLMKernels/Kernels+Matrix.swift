@@ -41,6 +41,21 @@ extension Kernels {
         #endif
     }
 
+    /// Whether prefill of q4_0 and q8_0 weights runs the integer GEMM (`IntegerGemm`: the
+    /// activations quantized as in decoding, AVX-512 VNNI dot products) rather than the float
+    /// one: where this build and the CPU have AVX-512 VNNI (`TSLM_CPU_FEATURES_MASK=avx512vnni`
+    /// turns it off, to measure the difference); tests set it to check both paths.
+    nonisolated(unsafe) public static var integerGemm: Bool = integerGemmAvailable
+
+    /// Whether this build and CPU can run the integer GEMM's VNNI kernels.
+    public static var integerGemmAvailable: Bool {
+        #if TSLM_X86_AVX2
+        CPUFeatures.detected.contains(.avx512vnni)
+        #else
+        false
+        #endif
+    }
+
     /// Whether q8_0 matrix products quantize activations to 16 bits (the default: within 0.3%
     /// of f16's perplexity) or to 8 bits, as q4_0/q4_1 do (`TSLM_Q8_ACTIVATIONS=8` in the
     /// environment; kept to measure the difference).
@@ -60,8 +75,10 @@ extension Kernels {
     }
 
     /// Y[i, r] = Σ_c W[r,c]·X[i,c] for i in 0..<n (X is [n, cols], Y is [n, rows], both
-    /// row-major). From `gemmMinTokens` tokens on this is `Gemm` (every dtype through f32
-    /// panels: as exact as the f32 reference up to summation order). Fewer tokens are
+    /// row-major). From `gemmMinTokens` tokens on this is a GEMM: `IntegerGemm` for q4_0 and
+    /// q8_0 where the CPU has AVX-512 VNNI (activations quantized as below, so the same numbers
+    /// as the row dots up to summation order), else `Gemm` (every dtype through f32 panels: as
+    /// exact as the f32 reference up to summation order). Fewer tokens are
     /// processed in tiles of `matmulTile` tokens, so each weight row is read once per tile,
     /// with the same activation quantization as `matvec`. `y` must not alias `x`.
     public static func matmul(_ w: WeightMatrix, _ x: UnsafePointer<Float>, n: Int, _ y: UnsafeMutablePointer<Float>, pool: ThreadPool?) {
@@ -72,7 +89,11 @@ extension Kernels {
             return
         }
         if n >= gemmMinTokens && prefillGemm {
-            Gemm.multiply(w, x, n: n, y, pool: pool)
+            if integerGemm && IntegerGemm.mode(for: w.dtype) != nil {
+                IntegerGemm.multiply(w, x, n: n, y, pool: pool)
+            } else {
+                Gemm.multiply(w, x, n: n, y, pool: pool)
+            }
             return
         }
         rowDots([w], x, n: n, [y], pool: pool)

@@ -1,3 +1,7 @@
+#if arch(x86_64) && TSLM_X86_AVX2
+import _Builtin_intrinsics.intel
+#endif
+
 /// Activations quantized to 8-bit blocks for the integer dot products of the quantized matvec.
 ///
 /// Each block of 32 values gets an f32 scale `d = max|x| / 127` and `q = round(x / d)` (to
@@ -62,18 +66,30 @@ struct QuantizedActivations {
         a2.replace(with: 0, where: a2 .!= a2)
         a3.replace(with: 0, where: a3 .!= a3)
         let m = VectorMath.max(VectorMath.max(magnitude(a0), magnitude(a1)), VectorMath.max(magnitude(a2), magnitude(a3)))
-        let amax = m.max()
+        let amax = VectorMath.maxLane(m)
         let d = amax / 127
         let id: Float = d != 0 ? 1 / d : 0
         let r0 = roundToInt(a0 * id), r1 = roundToInt(a1 * id)
         let r2 = roundToInt(a2 * id), r3 = roundToInt(a3 * id)
         let out = UnsafeMutableRawPointer(q)
+        #if arch(x86_64) && TSLM_X86_AVX2
+        // Saturating packs (exact: the values are within ±127), then the 128-bit lanes' 4-byte
+        // groups back in order. (SIMD8<Int8>(truncatingIfNeeded:) compiles to a byte-by-byte
+        // loop through the stack.)
+        let bytes = _mm256_packs_epi16(_mm256_packs_epi32(m256(r0), m256(r1)), _mm256_packs_epi32(m256(r2), m256(r3)))
+        out.storeBytes(of: _mm256_permutevar8x32_epi32(bytes, _mm256_setr_epi32(0, 4, 1, 5, 2, 6, 3, 7)), as: __m256i.self)
+        #else
         out.storeBytes(of: SIMD8<Int8>(truncatingIfNeeded: r0), toByteOffset: 0, as: SIMD8<Int8>.self)
         out.storeBytes(of: SIMD8<Int8>(truncatingIfNeeded: r1), toByteOffset: 8, as: SIMD8<Int8>.self)
         out.storeBytes(of: SIMD8<Int8>(truncatingIfNeeded: r2), toByteOffset: 16, as: SIMD8<Int8>.self)
         out.storeBytes(of: SIMD8<Int8>(truncatingIfNeeded: r3), toByteOffset: 24, as: SIMD8<Int8>.self)
+        #endif
         return (d, (r0 &+ r1 &+ r2 &+ r3).wrappedSum())
     }
+
+    #if arch(x86_64) && TSLM_X86_AVX2
+    @inline(__always) static func m256(_ v: SIMD8<Int32>) -> __m256i { unsafeBitCast(v, to: __m256i.self) }
+    #endif
 
     /// |v| (clears the sign bits).
     @inline(__always) static func magnitude(_ v: SIMD8<Float>) -> SIMD8<Float> {
@@ -143,13 +159,22 @@ struct WideQuantizedActivations {
         a3.replace(with: 0, where: a3 .!= a3)
         let m = VectorMath.max(VectorMath.max(QuantizedActivations.magnitude(a0), QuantizedActivations.magnitude(a1)),
                                VectorMath.max(QuantizedActivations.magnitude(a2), QuantizedActivations.magnitude(a3)))
-        let d = m.max() / 32767
+        let d = VectorMath.maxLane(m) / 32767
         let id: Float = d != 0 ? 1 / d : 0
         let out = UnsafeMutableRawPointer(q)
+        #if arch(x86_64) && TSLM_X86_AVX2
+        // Saturating packs (exact within ±32767), 128-bit lanes' 8-byte groups back in order.
+        let order = _mm256_setr_epi32(0, 1, 4, 5, 2, 3, 6, 7)
+        let w01 = _mm256_packs_epi32(QuantizedActivations.m256(roundToInt(a0 * id)), QuantizedActivations.m256(roundToInt(a1 * id)))
+        let w23 = _mm256_packs_epi32(QuantizedActivations.m256(roundToInt(a2 * id)), QuantizedActivations.m256(roundToInt(a3 * id)))
+        out.storeBytes(of: _mm256_permutevar8x32_epi32(w01, order), toByteOffset: 0, as: __m256i.self)
+        out.storeBytes(of: _mm256_permutevar8x32_epi32(w23, order), toByteOffset: 32, as: __m256i.self)
+        #else
         out.storeBytes(of: SIMD8<Int16>(truncatingIfNeeded: roundToInt(a0 * id)), toByteOffset: 0, as: SIMD8<Int16>.self)
         out.storeBytes(of: SIMD8<Int16>(truncatingIfNeeded: roundToInt(a1 * id)), toByteOffset: 16, as: SIMD8<Int16>.self)
         out.storeBytes(of: SIMD8<Int16>(truncatingIfNeeded: roundToInt(a2 * id)), toByteOffset: 32, as: SIMD8<Int16>.self)
         out.storeBytes(of: SIMD8<Int16>(truncatingIfNeeded: roundToInt(a3 * id)), toByteOffset: 48, as: SIMD8<Int16>.self)
+        #endif
         return d
     }
 

@@ -63,6 +63,14 @@ enum VectorMath {
         #endif
     }
 
+    /// The largest lane of a NaN-free vector (the generic `max()` reduction is not specialized:
+    /// it showed as its own symbol in profiles of activation quantization).
+    @inline(__always) static func maxLane(_ v: SIMD8<Float>) -> Float {
+        let m = max(v, SIMD8(lowHalf: v.highHalf, highHalf: v.lowHalf))
+        let m2 = max(m, SIMD8(m[2], m[3], m[0], m[1], m[2], m[3], m[0], m[1]))
+        return Swift.max(m2[0], m2[1])
+    }
+
     /// x clamped to [lo, hi] (NaN becomes lo on x86, stays NaN elsewhere: exp masks it anyway).
     @inline(__always) static func clamp(_ x: SIMD8<Float>, _ lo: Float, _ hi: Float) -> SIMD8<Float> {
         #if arch(x86_64) && TSLM_X86_AVX2

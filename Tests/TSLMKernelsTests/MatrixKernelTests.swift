@@ -36,6 +36,11 @@ final class MatrixKernelTests: XCTestCase {
         }
     }
 
+    /// Whether `matmul` of `n` tokens of `dtype` runs the integer GEMM (quantized activations).
+    func integerPrefill(_ dtype: DType, n: Int) -> Bool {
+        n >= Kernels.gemmMinTokens && Kernels.prefillGemm && Kernels.integerGemm && IntegerGemm.mode(for: dtype) != nil
+    }
+
     func assertClose(_ got: [Float], _ want: [Float], scale: [Float], tolerance: Float, extra: [Float]? = nil,
                      _ what: String, file: StaticString = #filePath, line: UInt = #line) {
         XCTAssertEqual(got.count, want.count, what, file: file, line: line)
@@ -121,8 +126,10 @@ final class MatrixKernelTests: XCTestCase {
                 let m = TestMatrix(random: &rng, dtype: dtype, rows: rows, cols: cols)
                 let x = rng.floats(n * cols)
                 let gemm = n >= Kernels.gemmMinTokens
+                // The integer GEMM quantizes activations as the row dots do.
+                let sameQuantization = dtype.isQuantized && (!gemm || integerPrefill(dtype, n: n))
                 var want = [Float](repeating: 0, count: n * rows)
-                if dtype.isQuantized && !gemm {
+                if sameQuantization {
                     Reference.matmulQuantizedActivations(m.matrix, x, n: n, &want)
                 } else {
                     Reference.matmul(m.matrix, x, n: n, &want)
@@ -132,7 +139,7 @@ final class MatrixKernelTests: XCTestCase {
                 for pool in Self.pools {
                     var y = [Float](repeating: .nan, count: n * rows)
                     Kernels.matmul(m.matrix, x, n: n, &y, pool: pool)
-                    let tol = dtype.isQuantized && !gemm ? Tolerance.sameQuantization : Tolerance.floatDot
+                    let tol = sameQuantization ? Tolerance.sameQuantization : Tolerance.floatDot
                     assertClose(y, want, scale: mag, tolerance: tol, "matmul \(dtype) \(rows)x\(cols) n=\(n) \(pool.threads)t")
                     if !gemm {
                         // Each output row of the row-dot path equals matvec on that input.
@@ -171,6 +178,10 @@ final class MatrixKernelTests: XCTestCase {
             assertClose(single, want, scale: mag, tolerance: Tolerance.floatDot, "gemm \(dtype) \(rows)x\(cols) n=\(n) avx512 \(avx512)")
             // matmul takes the GEMM from gemmMinTokens tokens on, split among threads.
             guard n >= Kernels.gemmMinTokens else { continue }
+            // The integer GEMM (q4_0, q8_0 where the CPU has VNNI) has its own tests.
+            let saved = Kernels.integerGemm
+            Kernels.integerGemm = false
+            defer { Kernels.integerGemm = saved }
             for pool in Self.pools {
                 var y = [Float](repeating: .nan, count: n * rows)
                 Kernels.matmul(m.matrix, x, n: n, &y, pool: pool)
@@ -187,6 +198,10 @@ final class MatrixKernelTests: XCTestCase {
         let n = 12
         let x = rng.floats(n * 256)
         var gemm = [Float](repeating: 0, count: n * 9), rowdot = gemm, want = gemm
+        // The float GEMM (the integer one quantizes activations as the row dots do).
+        let saved = Kernels.integerGemm
+        Kernels.integerGemm = false
+        defer { Kernels.integerGemm = saved }
         Kernels.matmul(m.matrix, x, n: n, &gemm, pool: nil)
         Kernels.prefillGemm = false
         defer { Kernels.prefillGemm = true }

@@ -7,6 +7,7 @@
 #define CPUFEAT_FMA  2u
 #define CPUFEAT_F16C 4u
 #define CPUFEAT_AVX512F 8u
+#define CPUFEAT_AVX512VNNI 16u
 
 /* CPUFEAT_* bits of the features present and enabled by the OS (AVX state saved); 0 on other
  * architectures. */

@@ -1,0 +1,211 @@
+import TSLMFormat
+#if arch(x86_64) && TSLM_X86_AVX2
+import _Builtin_intrinsics.intel
+import TSLMKernelsVNNI
+#endif
+
+/// The prefill GEMM of q4_0 and q8_0 weights on integer dot products, for CPUs with AVX-512 VNNI
+/// (`Kernels.integerGemm`).
+///
+/// The activations are quantized exactly as the row-dot path of decoding quantizes them (q4_0:
+/// 8-bit blocks; q8_0: 16-bit blocks, or 8-bit with `TSLM_Q8_ACTIVATIONS=8`), so prefill and
+/// decode compute the same numbers up to the order of the f32 sums:
+/// `Reference.matmulQuantizedActivations` is the scalar twin. Each block's integer dot product is
+/// exact; per block the int32 result is scaled by the weight row's and the token's scales.
+///
+/// The weights are packed once per panel of 16 rows (all columns; `IntegerGemmVNNI` documents
+/// the layout) into a per-thread buffer and reused by every token: the micro-kernel multiplies
+/// the 16 rows by 8 tokens at a time. One `vpdpbusd` does 64 multiply–adds where an f32 FMA does
+/// 16, and one `vpdpwssd` 32 (measured on the Xeon VM: both issue about as often as an FMA).
+///
+/// Threads split the panels, or the tokens when a matrix has too few rows to share.
+enum IntegerGemm {
+    /// How a dtype's weights meet their activations.
+    enum Mode: Equatable {
+        /// 8-bit weights × 8-bit activations (`vpdpbusd`).
+        case bytes
+        /// 16-bit weights × 16-bit activations (`vpdpwssd`): q8_0 with its 16-bit activations.
+        case words
+
+        /// Bytes of one packed block of 32 columns × 16 rows.
+        var blockBytes: Int { self == .bytes ? 640 : 1088 }
+        /// Offset of the 16 f32 row scales within a packed block.
+        var scaleOffset: Int { self == .bytes ? 512 : 1024 }
+    }
+
+    static let panelRows = 16
+    /// Tokens per micro-kernel call.
+    static let tileTokens = 8
+
+    /// The mode `dtype` runs in, or nil where it takes the float GEMM.
+    static func mode(for dtype: DType) -> Mode? {
+        switch dtype {
+        case .q4_0: return .bytes
+        case .q8_0: return Kernels.q8_0WideActivations ? .words : .bytes
+        default: return nil
+        }
+    }
+
+    /// Y[t, r] = Σ_c W[r, c]·X[t, c] with quantized activations (see the type's comment).
+    /// `w.dtype` must have a `mode`, and this build and CPU the VNNI kernels.
+    static func multiply(_ w: WeightMatrix, _ x: UnsafePointer<Float>, n: Int, _ y: UnsafeMutablePointer<Float>, pool: ThreadPool?) {
+        guard let mode = mode(for: w.dtype) else { return }
+        let blocks = w.blocksPerRow, cols = w.cols
+        // Activations, quantized once per token, as the row-dot path does.
+        var narrow: QuantizedActivations?
+        var wide: WideQuantizedActivations?
+        if mode == .bytes { narrow = QuantizedActivations(tokens: n, blocks: blocks) } else { wide = WideQuantizedActivations(tokens: n, blocks: blocks) }
+        defer { narrow?.deallocate(); wide?.deallocate() }
+        let quantize: (Range<Int>) -> Void = { range in
+            for t in range {
+                if let wide { wide.quantize(token: t, x + t * cols) } else if let narrow {
+                    narrow.quantize(token: t, x + t * cols)
+                    flipSignBits(UnsafeMutableRawPointer(narrow.quants + t * blocks * 32), count: blocks * 32)
+                }
+            }
+        }
+        if n >= 4, let pool { pool.parallelFor(n, grain: 2, quantize) } else { quantize(0..<n) }
+
+        let panels = (w.rows + panelRows - 1) / panelRows
+        let body: (_ panels: Range<Int>, _ tokens: Range<Int>) -> Void = { panelRange, tokens in
+            let buffer = UnsafeMutableRawPointer.allocate(byteCount: blocks * mode.blockBytes, alignment: 64)
+            defer { buffer.deallocate() }
+            for p in panelRange {
+                let r0 = p * panelRows, rows = min(panelRows, w.rows - r0)
+                pack(w, rows: r0..<(r0 + rows), mode: mode, into: buffer)
+                var t = tokens.lowerBound
+                while t < tokens.upperBound {
+                    let nt = min(tileTokens, tokens.upperBound - t)
+                    run(buffer, mode: mode, blocks: blocks, narrow: narrow, wide: wide, token: t, tokens: nt,
+                        y: y + t * w.rows + r0, ldy: w.rows, rows: rows)
+                    t += nt
+                }
+            }
+        }
+        guard let pool, pool.threads > 1, w.rows * n * cols >= Gemm.parallelThresholdMACs else {
+            body(0..<panels, 0..<n)
+            return
+        }
+        if panels >= 2 * pool.threads {
+            pool.parallelFor(panels, grain: 1) { body($0, 0..<n) }
+        } else {
+            pool.parallelFor(n, grain: tileTokens) { body(0..<panels, $0) }
+        }
+    }
+
+    /// One micro-kernel call: the packed panel × tokens `token ..< token + tokens` (≤ 8).
+    @inline(__always)
+    static func run(_ panel: UnsafeRawPointer, mode: Mode, blocks: Int, narrow: QuantizedActivations?, wide: WideQuantizedActivations?,
+                    token: Int, tokens: Int, y: UnsafeMutablePointer<Float>, ldy: Int, rows: Int) {
+        #if arch(x86_64) && TSLM_X86_AVX2
+        if let narrow {
+            let xq = UnsafeRawPointer(narrow.quants(token: token)).assumingMemoryBound(to: UInt8.self)
+            IntegerGemmVNNI.bytes(panel: panel, blocks: blocks, x: xq, ldx: blocks * 32, scales: narrow.scales(token: token),
+                                  tokens: tokens, y: y, ldy: ldy, rows: rows)
+        } else if let wide {
+            IntegerGemmVNNI.words(panel: panel, blocks: blocks, x: wide.quants(token: token), ldx: blocks * 32,
+                                  scales: wide.scales(token: token), tokens: tokens, y: y, ldy: ldy, rows: rows)
+        }
+        #endif
+    }
+
+    /// XORs every byte with 0x80: int8 q becomes the uint8 q + 128 that `vpdpbusd` reads.
+    /// (64-bit words: Swift's SIMD32<UInt8> operators compile to byte loops through the stack.)
+    static func flipSignBits(_ p: UnsafeMutableRawPointer, count: Int) {
+        var i = 0
+        while i + 8 <= count {
+            p.storeBytes(of: p.loadUnaligned(fromByteOffset: i, as: UInt64.self) ^ 0x8080_8080_8080_8080, toByteOffset: i, as: UInt64.self)
+            i += 8
+        }
+        while i < count {
+            p.storeBytes(of: p.load(fromByteOffset: i, as: UInt8.self) ^ 0x80, toByteOffset: i, as: UInt8.self)
+            i += 1
+        }
+    }
+
+    /// Packs rows `rows` (at most 16) of `w` into `out` in `mode`'s layout (`IntegerGemmVNNI`);
+    /// the rows of the panel past `rows.count` are zero.
+    static func pack(_ w: WeightMatrix, rows: Range<Int>, mode: Mode, into out: UnsafeMutableRawPointer) {
+        let blocks = w.blocksPerRow
+        if rows.count < panelRows { out.initializeMemory(as: UInt8.self, repeating: 0, count: blocks * mode.blockBytes) }
+        let stride = mode.blockBytes, scaleOffset = mode.scaleOffset
+        let q4 = w.dtype == .q4_0
+        let blockBytes = q4 ? BlockQ4_0.byteCount : BlockQ8_0.byteCount
+        for i in 0..<rows.count {
+            let row = w.row(rows.lowerBound + i)
+            var o = out + 4 * i
+            for b in 0..<blocks {
+                let block = row + b * blockBytes
+                let qs = block + 2  // after the f16 scale, in both block types
+                o.storeBytes(of: halfToFloat(block.loadUnaligned(as: UInt16.self)), toByteOffset: scaleOffset, as: Float.self)
+                if q4 {
+                    // Nibble − 8 as a signed byte, 8 bytes per 64-bit word: elements 0–15 are
+                    // the low nibbles, 16–31 the high ones.
+                    let a = qs.loadUnaligned(as: UInt64.self), c = qs.loadUnaligned(fromByteOffset: 8, as: UInt64.self)
+                    let nibbles = 0x0F0F_0F0F_0F0F_0F0F as UInt64
+                    let lo0 = a & nibbles, lo1 = c & nibbles, hi0 = (a >> 4) & nibbles, hi1 = (c >> 4) & nibbles
+                    storeGroups(centered(lo0), o)
+                    storeGroups(centered(lo1), o + 128)
+                    storeGroups(centered(hi0), o + 256)
+                    storeGroups(centered(hi1), o + 384)
+                    // Σ nibbles: each word's byte sum (≤ 8 · 15) lands in its top byte.
+                    let bytesum = { (v: UInt64) -> Int32 in Int32(truncatingIfNeeded: (v &* 0x0101_0101_0101_0101) >> 56) }
+                    let sum = bytesum(lo0) + bytesum(lo1) + bytesum(hi0) + bytesum(hi1) - 256
+                    o.storeBytes(of: -128 * sum, toByteOffset: scaleOffset + 64, as: Int32.self)
+                } else if mode == .bytes {
+                    for g in 0..<8 { o.storeBytes(of: qs.loadUnaligned(fromByteOffset: 4 * g, as: UInt32.self), toByteOffset: 64 * g, as: UInt32.self) }
+                    o.storeBytes(of: -128 * signedByteSum(qs), toByteOffset: scaleOffset + 64, as: Int32.self)
+                } else {
+                    storeWordGroups(qs, o)
+                }
+                o += stride
+            }
+        }
+    }
+
+    /// Each byte n (a nibble, 0...15) of `v` as the signed byte n − 8: n + 0x78 never carries
+    /// out of its byte, and flipping bit 7 then gives n − 8 mod 256.
+    @inline(__always) static func centered(_ v: UInt64) -> UInt64 {
+        (v &+ 0x7878_7878_7878_7878) ^ 0x8080_8080_8080_8080
+    }
+
+    /// Stores the 2 groups of 4 bytes of `v` 64 bytes apart from `o` (one row's slot in each
+    /// group of a bytes block).
+    @inline(__always) static func storeGroups(_ v: UInt64, _ o: UnsafeMutableRawPointer) {
+        o.storeBytes(of: UInt32(truncatingIfNeeded: v), toByteOffset: 0, as: UInt32.self)
+        o.storeBytes(of: UInt32(truncatingIfNeeded: v >> 32), toByteOffset: 64, as: UInt32.self)
+    }
+
+    /// Σ of the 32 signed bytes at `p`.
+    @inline(__always) static func signedByteSum(_ p: UnsafeRawPointer) -> Int32 {
+        #if arch(x86_64) && TSLM_X86_AVX2
+        let v = _mm256_loadu_si256(p.assumingMemoryBound(to: __m256i.self))
+        let pairs = _mm256_maddubs_epi16(_mm256_set1_epi8(1), v)  // 1 (unsigned) · q (signed), adjacent pairs
+        let sums = unsafeBitCast(_mm256_madd_epi16(pairs, _mm256_set1_epi16(1)), to: SIMD8<Int32>.self)
+        return sums.wrappedSum()
+        #else
+        var s: Int32 = 0
+        for k in 0..<32 { s += Int32(p.load(fromByteOffset: k, as: Int8.self)) }
+        return s
+        #endif
+    }
+
+    /// The 32 signed bytes at `p` as int16, in the words layout: columns 2g and 2g + 1 as one
+    /// 32-bit group 64 bytes apart from the previous one.
+    @inline(__always) static func storeWordGroups(_ p: UnsafeRawPointer, _ o: UnsafeMutableRawPointer) {
+        #if arch(x86_64) && TSLM_X86_AVX2
+        let lo = unsafeBitCast(_mm256_cvtepi8_epi16(_mm_loadu_si128(p.assumingMemoryBound(to: __m128i.self))), to: SIMD8<UInt32>.self)
+        let hi = unsafeBitCast(_mm256_cvtepi8_epi16(_mm_loadu_si128((p + 16).assumingMemoryBound(to: __m128i.self))), to: SIMD8<UInt32>.self)
+        for g in 0..<8 {
+            o.storeBytes(of: lo[g], toByteOffset: 64 * g, as: UInt32.self)
+            o.storeBytes(of: hi[g], toByteOffset: 64 * (g + 8), as: UInt32.self)
+        }
+        #else
+        for g in 0..<16 {
+            let a = UInt32(UInt16(bitPattern: Int16(p.load(fromByteOffset: 2 * g, as: Int8.self))))
+            let b = UInt32(UInt16(bitPattern: Int16(p.load(fromByteOffset: 2 * g + 1, as: Int8.self))))
+            o.storeBytes(of: a | b << 16, toByteOffset: 64 * g, as: UInt32.self)
+        }
+        #endif
+    }
+}
