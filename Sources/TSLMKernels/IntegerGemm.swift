@@ -16,32 +16,35 @@ import TSLMKernelsVNNI
 /// The weights are packed once per panel of 16 rows (all columns; `IntegerGemmVNNI` documents
 /// the layout) into a per-thread buffer and reused by every token: the micro-kernel multiplies
 /// the 16 rows by 8 tokens at a time. One `vpdpbusd` does 64 multiply–adds where an f32 FMA does
-/// 16, and one `vpdpwssd` 32 (measured on the Xeon VM: both issue about as often as an FMA).
+/// 16 (measured on the Xeon VM: it issues about 0.7 times as often as an FMA). q8_0's 16-bit
+/// activations take two of them per 4 columns (`Mode.split`), the cost of one 16-bit `vpdpwssd`,
+/// without widening the weights to 16 bits, which made packing cost more than the products at
+/// 16–64 tokens.
 ///
 /// Threads split the panels, or the tokens when a matrix has too few rows to share.
 enum IntegerGemm {
     /// How a dtype's weights meet their activations.
     enum Mode: Equatable {
-        /// 8-bit weights × 8-bit activations (`vpdpbusd`).
+        /// 8-bit activations (q4_0; q8_0 with `TSLM_Q8_ACTIVATIONS=8`).
         case bytes
-        /// 16-bit weights × 16-bit activations (`vpdpwssd`): q8_0 with its 16-bit activations.
-        case words
-
-        /// Bytes of one packed block of 32 columns × 16 rows.
-        var blockBytes: Int { self == .bytes ? 640 : 1088 }
-        /// Offset of the 16 f32 row scales within a packed block.
-        var scaleOffset: Int { self == .bytes ? 512 : 1024 }
+        /// 16-bit activations (q8_0), as two byte planes: two `vpdpbusd` per 4 columns.
+        case split
     }
 
     static let panelRows = 16
     /// Tokens per micro-kernel call.
     static let tileTokens = 8
+    /// Bytes of one packed block of 32 columns × 16 rows: 512 bytes of weights, 16 f32 row
+    /// scales, 16 int32 `-128 · Σ w`.
+    static let blockBytes = 640
+    static let scaleOffset = 512
+    static let sumOffset = 576
 
     /// The mode `dtype` runs in, or nil where it takes the float GEMM.
     static func mode(for dtype: DType) -> Mode? {
         switch dtype {
         case .q4_0: return .bytes
-        case .q8_0: return Kernels.q8_0WideActivations ? .words : .bytes
+        case .q8_0: return Kernels.q8_0WideActivations ? .split : .bytes
         default: return nil
         }
     }
@@ -51,16 +54,23 @@ enum IntegerGemm {
     static func multiply(_ w: WeightMatrix, _ x: UnsafePointer<Float>, n: Int, _ y: UnsafeMutablePointer<Float>, pool: ThreadPool?) {
         guard let mode = mode(for: w.dtype) else { return }
         let blocks = w.blocksPerRow, cols = w.cols
-        // Activations, quantized once per token, as the row-dot path does.
-        var narrow: QuantizedActivations?
-        var wide: WideQuantizedActivations?
-        if mode == .bytes { narrow = QuantizedActivations(tokens: n, blocks: blocks) } else { wide = WideQuantizedActivations(tokens: n, blocks: blocks) }
-        defer { narrow?.deallocate(); wide?.deallocate() }
+        // Activations, quantized once per token as the row-dot path does, then laid out as the
+        // kernels read them: unsigned bytes, one plane (8-bit) or two (16-bit) per token.
+        let narrow = mode == .bytes ? QuantizedActivations(tokens: n, blocks: blocks) : nil
+        let wide = mode == .split ? WideQuantizedActivations(tokens: n, blocks: blocks) : nil
+        let planes = mode == .split ? 2 : 1
+        let bytes = UnsafeMutableRawPointer.allocate(byteCount: max(1, n * planes * cols), alignment: 64)
+        guard let scales = wide?.scales ?? narrow?.scales else { return }
+        defer { narrow?.deallocate(); wide?.deallocate(); bytes.deallocate() }
         let quantize: (Range<Int>) -> Void = { range in
             for t in range {
-                if let wide { wide.quantize(token: t, x + t * cols) } else if let narrow {
+                let out = bytes + t * planes * cols
+                if let wide {
+                    wide.quantize(token: t, x + t * cols)
+                    splitWords(wide.quants(token: t), count: cols, low: out, high: out + cols)
+                } else if let narrow {
                     narrow.quantize(token: t, x + t * cols)
-                    flipSignBits(UnsafeMutableRawPointer(narrow.quants + t * blocks * 32), count: blocks * 32)
+                    flipSignBits(UnsafeRawPointer(narrow.quants(token: t)), count: cols, into: out)
                 }
             }
         }
@@ -68,15 +78,16 @@ enum IntegerGemm {
 
         let panels = (w.rows + panelRows - 1) / panelRows
         let body: (_ panels: Range<Int>, _ tokens: Range<Int>) -> Void = { panelRange, tokens in
-            let buffer = UnsafeMutableRawPointer.allocate(byteCount: blocks * mode.blockBytes, alignment: 64)
+            let buffer = UnsafeMutableRawPointer.allocate(byteCount: blocks * blockBytes, alignment: 64)
             defer { buffer.deallocate() }
             for p in panelRange {
                 let r0 = p * panelRows, rows = min(panelRows, w.rows - r0)
-                pack(w, rows: r0..<(r0 + rows), mode: mode, into: buffer)
+                pack(w, rows: r0..<(r0 + rows), into: buffer)
                 var t = tokens.lowerBound
                 while t < tokens.upperBound {
                     let nt = min(tileTokens, tokens.upperBound - t)
-                    run(buffer, mode: mode, blocks: blocks, narrow: narrow, wide: wide, token: t, tokens: nt,
+                    run(buffer, mode: mode, blocks: blocks, x: UnsafePointer(bytes.assumingMemoryBound(to: UInt8.self)) + t * planes * cols,
+                        ldx: planes * cols, scales: UnsafePointer(scales) + t * blocks, tokens: nt,
                         y: y + t * w.rows + r0, ldy: w.rows, rows: rows)
                     t += nt
                 }
@@ -93,51 +104,59 @@ enum IntegerGemm {
         }
     }
 
-    /// One micro-kernel call: the packed panel × tokens `token ..< token + tokens` (≤ 8).
+    /// One micro-kernel call: the packed panel × `tokens` (≤ 8) tokens whose bytes start at `x`.
     @inline(__always)
-    static func run(_ panel: UnsafeRawPointer, mode: Mode, blocks: Int, narrow: QuantizedActivations?, wide: WideQuantizedActivations?,
-                    token: Int, tokens: Int, y: UnsafeMutablePointer<Float>, ldy: Int, rows: Int) {
+    static func run(_ panel: UnsafeRawPointer, mode: Mode, blocks: Int, x: UnsafePointer<UInt8>, ldx: Int, scales: UnsafePointer<Float>,
+                    tokens: Int, y: UnsafeMutablePointer<Float>, ldy: Int, rows: Int) {
         #if arch(x86_64) && TSLM_X86_AVX2
-        if let narrow {
-            let xq = UnsafeRawPointer(narrow.quants(token: token)).assumingMemoryBound(to: UInt8.self)
-            IntegerGemmVNNI.bytes(panel: panel, blocks: blocks, x: xq, ldx: blocks * 32, scales: narrow.scales(token: token),
-                                  tokens: tokens, y: y, ldy: ldy, rows: rows)
-        } else if let wide {
-            IntegerGemmVNNI.words(panel: panel, blocks: blocks, x: wide.quants(token: token), ldx: blocks * 32,
-                                  scales: wide.scales(token: token), tokens: tokens, y: y, ldy: ldy, rows: rows)
+        if mode == .bytes {
+            IntegerGemmVNNI.bytes(panel: panel, blocks: blocks, x: x, ldx: ldx, scales: scales, tokens: tokens, y: y, ldy: ldy, rows: rows)
+        } else {
+            IntegerGemmVNNI.split(panel: panel, blocks: blocks, x: x, ldx: ldx, scales: scales, tokens: tokens, y: y, ldy: ldy, rows: rows)
         }
         #endif
     }
 
-    /// XORs every byte with 0x80: int8 q becomes the uint8 q + 128 that `vpdpbusd` reads.
-    /// (64-bit words: Swift's SIMD32<UInt8> operators compile to byte loops through the stack.)
-    static func flipSignBits(_ p: UnsafeMutableRawPointer, count: Int) {
+    /// 16-bit quants x as the byte planes of `split`: low byte l = x mod 256, high byte
+    /// h + 128 (h = x >> 8, arithmetic), so that x = 256·h + l.
+    static func splitWords(_ q: UnsafePointer<Int16>, count: Int, low: UnsafeMutableRawPointer, high: UnsafeMutableRawPointer) {
+        let l = low.assumingMemoryBound(to: UInt8.self), h = high.assumingMemoryBound(to: UInt8.self)
+        for i in 0..<count {
+            let v = UInt16(bitPattern: q[i])
+            l[i] = UInt8(truncatingIfNeeded: v)
+            h[i] = UInt8(truncatingIfNeeded: v >> 8) ^ 0x80
+        }
+    }
+
+    /// `count` bytes from `p` to `out`, each XORed with 0x80: int8 q becomes the uint8 q + 128
+    /// that `vpdpbusd` reads. (64-bit words: Swift's SIMD32<UInt8> operators compile to byte
+    /// loops through the stack.)
+    static func flipSignBits(_ p: UnsafeRawPointer, count: Int, into out: UnsafeMutableRawPointer) {
         var i = 0
         while i + 8 <= count {
-            p.storeBytes(of: p.loadUnaligned(fromByteOffset: i, as: UInt64.self) ^ 0x8080_8080_8080_8080, toByteOffset: i, as: UInt64.self)
+            out.storeBytes(of: p.loadUnaligned(fromByteOffset: i, as: UInt64.self) ^ 0x8080_8080_8080_8080, toByteOffset: i, as: UInt64.self)
             i += 8
         }
         while i < count {
-            p.storeBytes(of: p.load(fromByteOffset: i, as: UInt8.self) ^ 0x80, toByteOffset: i, as: UInt8.self)
+            out.storeBytes(of: p.load(fromByteOffset: i, as: UInt8.self) ^ 0x80, toByteOffset: i, as: UInt8.self)
             i += 1
         }
     }
 
-    /// Packs rows `rows` (at most 16) of `w` into `out` in `mode`'s layout (`IntegerGemmVNNI`);
-    /// the rows of the panel past `rows.count` are zero.
-    static func pack(_ w: WeightMatrix, rows: Range<Int>, mode: Mode, into out: UnsafeMutableRawPointer) {
+    /// Packs rows `rows` (at most 16) of `w` (q4_0 or q8_0) into `out` in the layout of
+    /// `IntegerGemmVNNI`; the rows of the panel past `rows.count` are zero.
+    static func pack(_ w: WeightMatrix, rows: Range<Int>, into out: UnsafeMutableRawPointer) {
         let blocks = w.blocksPerRow
-        if rows.count < panelRows { out.initializeMemory(as: UInt8.self, repeating: 0, count: blocks * mode.blockBytes) }
-        let stride = mode.blockBytes, scaleOffset = mode.scaleOffset
+        if rows.count < panelRows { out.initializeMemory(as: UInt8.self, repeating: 0, count: blocks * blockBytes) }
         let q4 = w.dtype == .q4_0
-        let blockBytes = q4 ? BlockQ4_0.byteCount : BlockQ8_0.byteCount
+        let weightBlockBytes = q4 ? BlockQ4_0.byteCount : BlockQ8_0.byteCount
         for i in 0..<rows.count {
             let row = w.row(rows.lowerBound + i)
             var o = out + 4 * i
             for b in 0..<blocks {
-                let block = row + b * blockBytes
+                let block = row + b * weightBlockBytes
                 let qs = block + 2  // after the f16 scale, in both block types
-                o.storeBytes(of: halfToFloat(block.loadUnaligned(as: UInt16.self)), toByteOffset: scaleOffset, as: Float.self)
+                o.storeBytes(of: scale(block.loadUnaligned(as: UInt16.self)), toByteOffset: scaleOffset, as: Float.self)
                 if q4 {
                     // Nibble − 8 as a signed byte, 8 bytes per 64-bit word: elements 0–15 are
                     // the low nibbles, 16–31 the high ones.
@@ -151,14 +170,12 @@ enum IntegerGemm {
                     // Σ nibbles: each word's byte sum (≤ 8 · 15) lands in its top byte.
                     let bytesum = { (v: UInt64) -> Int32 in Int32(truncatingIfNeeded: (v &* 0x0101_0101_0101_0101) >> 56) }
                     let sum = bytesum(lo0) + bytesum(lo1) + bytesum(hi0) + bytesum(hi1) - 256
-                    o.storeBytes(of: -128 * sum, toByteOffset: scaleOffset + 64, as: Int32.self)
-                } else if mode == .bytes {
-                    for g in 0..<8 { o.storeBytes(of: qs.loadUnaligned(fromByteOffset: 4 * g, as: UInt32.self), toByteOffset: 64 * g, as: UInt32.self) }
-                    o.storeBytes(of: -128 * signedByteSum(qs), toByteOffset: scaleOffset + 64, as: Int32.self)
+                    o.storeBytes(of: -128 * sum, toByteOffset: sumOffset, as: Int32.self)
                 } else {
-                    storeWordGroups(qs, o)
+                    for g in 0..<8 { o.storeBytes(of: qs.loadUnaligned(fromByteOffset: 4 * g, as: UInt32.self), toByteOffset: 64 * g, as: UInt32.self) }
+                    o.storeBytes(of: -128 * signedByteSum(qs), toByteOffset: sumOffset, as: Int32.self)
                 }
-                o += stride
+                o += blockBytes
             }
         }
     }
@@ -176,6 +193,15 @@ enum IntegerGemm {
         o.storeBytes(of: UInt32(truncatingIfNeeded: v >> 32), toByteOffset: 64, as: UInt32.self)
     }
 
+    /// A block's f16 scale as f32 (F16C where the build has it: `halfToFloat` branches).
+    @inline(__always) static func scale(_ h: UInt16) -> Float {
+        #if arch(x86_64) && TSLM_X86_AVX2
+        _mm_cvtss_f32(_mm_cvtph_ps(_mm_set1_epi16(Int16(bitPattern: h))))
+        #else
+        halfToFloat(h)
+        #endif
+    }
+
     /// Σ of the 32 signed bytes at `p`.
     @inline(__always) static func signedByteSum(_ p: UnsafeRawPointer) -> Int32 {
         #if arch(x86_64) && TSLM_X86_AVX2
@@ -187,25 +213,6 @@ enum IntegerGemm {
         var s: Int32 = 0
         for k in 0..<32 { s += Int32(p.load(fromByteOffset: k, as: Int8.self)) }
         return s
-        #endif
-    }
-
-    /// The 32 signed bytes at `p` as int16, in the words layout: columns 2g and 2g + 1 as one
-    /// 32-bit group 64 bytes apart from the previous one.
-    @inline(__always) static func storeWordGroups(_ p: UnsafeRawPointer, _ o: UnsafeMutableRawPointer) {
-        #if arch(x86_64) && TSLM_X86_AVX2
-        let lo = unsafeBitCast(_mm256_cvtepi8_epi16(_mm_loadu_si128(p.assumingMemoryBound(to: __m128i.self))), to: SIMD8<UInt32>.self)
-        let hi = unsafeBitCast(_mm256_cvtepi8_epi16(_mm_loadu_si128((p + 16).assumingMemoryBound(to: __m128i.self))), to: SIMD8<UInt32>.self)
-        for g in 0..<8 {
-            o.storeBytes(of: lo[g], toByteOffset: 64 * g, as: UInt32.self)
-            o.storeBytes(of: hi[g], toByteOffset: 64 * (g + 8), as: UInt32.self)
-        }
-        #else
-        for g in 0..<16 {
-            let a = UInt32(UInt16(bitPattern: Int16(p.load(fromByteOffset: 2 * g, as: Int8.self))))
-            let b = UInt32(UInt16(bitPattern: Int16(p.load(fromByteOffset: 2 * g + 1, as: Int8.self))))
-            o.storeBytes(of: a | b << 16, toByteOffset: 64 * g, as: UInt32.self)
-        }
         #endif
     }
 }

@@ -8,13 +8,11 @@ import _Builtin_intrinsics.intel
 /// The weights come packed by `TSLMKernels.IntegerGemm` in panels of 16 rows, block (32
 /// columns) after block, so that one 64-byte load holds the same few columns of all 16 rows:
 ///
-/// - **bytes** (q4_0 and q8_0 with 8-bit activations), 640 bytes per block: 8 groups of 4
-///   columns, each 16 rows × 4 signed bytes (`vpdpbusd`'s signed operand); then the 16 rows'
-///   f32 scales; then 16 int32 `-128 · Σ w` over the block's 32 weights. The activations are
-///   8-bit quants stored with their sign bit flipped (q + 128, unsigned); the accumulator starts
-///   from the row's `-128 · Σ w`, which takes the 128 back out at no cost.
-/// - **words** (q8_0 with 16-bit activations), 1088 bytes per block: 16 groups of 2 columns,
-///   each 16 rows × 2 int16 (`vpdpwssd`); then the 16 rows' f32 scales.
+/// 640 bytes per block: 8 groups of 4 columns, each 16 rows × 4 signed bytes (`vpdpbusd`'s
+/// signed operand); then the 16 rows' f32 scales; then 16 int32 `-128 · Σ w` over the block's
+/// 32 weights. The activations are 8-bit quants stored with their sign bit flipped (q + 128,
+/// unsigned); the accumulator starts from the row's `-128 · Σ w`, which takes the 128 back out
+/// at no cost. The 16-bit activations of q8_0 are split into two such byte planes (`split`).
 ///
 /// Each block's integer dot products are exact; per block and token the int32 lanes are
 /// converted to f32 and added with the product of the row's and the token's scales.
@@ -23,7 +21,7 @@ public enum IntegerGemmVNNI {
     public static let tileTokens = 8
 
     /// y[t·ldy + r] = Σ_b wScale[r, b] · xScale[t, b] · Σ_k w[r, k] · x[t, k] for the packed
-    /// bytes panel's `rows` (≤ 16) rows and `tokens` (1 ... 8) tokens. Token t's quants start
+    /// panel's `rows` (≤ 16) rows and `tokens` (1 ... 8) tokens. Token t's quants start
     /// at `x + t · ldx` (`blocks · 32` bytes, sign bit flipped), its scales at `scales + t ·
     /// blocks`. Missing tokens of a short tile repeat the first (their results are dropped).
     public static func bytes(panel: UnsafeRawPointer, blocks: Int, x: UnsafePointer<UInt8>, ldx: Int,
@@ -58,9 +56,12 @@ public enum IntegerGemmVNNI {
         store(f0, f1, f2, f3, f4, f5, f6, f7, y: y, ldy: ldy, rows: rows, tokens: tokens)
     }
 
-    /// As `bytes` for a words panel: token t's 16-bit quants start at `x + t · ldx`
-    /// (`blocks · 32` values, not flipped).
-    public static func words(panel: UnsafeRawPointer, blocks: Int, x: UnsafePointer<Int16>, ldx: Int,
+    /// As `bytes` for 16-bit activations, each split into a low byte l (unsigned) and a high
+    /// byte h (stored as h + 128, unsigned): x = 256·h + l, so Σ w·x = 256·Σ w·h + Σ w·l, two
+    /// `vpdpbusd` per 4 columns (what one `vpdpwssd` on 16-bit weights would do, from the same
+    /// 8-bit panel as `bytes`). Token t's low bytes start at `x + t · ldx`, its high bytes
+    /// `blocks · 32` bytes later.
+    public static func split(panel: UnsafeRawPointer, blocks: Int, x: UnsafePointer<UInt8>, ldx: Int,
                              scales: UnsafePointer<Float>, tokens: Int, y: UnsafeMutablePointer<Float>, ldy: Int, rows: Int) {
         let x0 = x, x1 = tokens > 1 ? x + ldx : x, x2 = tokens > 2 ? x + 2 * ldx : x, x3 = tokens > 3 ? x + 3 * ldx : x
         let x4 = tokens > 4 ? x + 4 * ldx : x, x5 = tokens > 5 ? x + 5 * ldx : x
@@ -69,27 +70,41 @@ public enum IntegerGemmVNNI {
         let s3 = tokens > 3 ? scales + 3 * blocks : scales, s4 = tokens > 4 ? scales + 4 * blocks : scales
         let s5 = tokens > 5 ? scales + 5 * blocks : scales, s6 = tokens > 6 ? scales + 6 * blocks : scales
         let s7 = tokens > 7 ? scales + 7 * blocks : scales
+        let high = blocks * 32
         var f0 = _mm512_setzero_ps(), f1 = _mm512_setzero_ps(), f2 = _mm512_setzero_ps(), f3 = _mm512_setzero_ps()
         var f4 = _mm512_setzero_ps(), f5 = _mm512_setzero_ps(), f6 = _mm512_setzero_ps(), f7 = _mm512_setzero_ps()
         var p = panel
         for b in 0..<blocks {
-            var i0 = _mm512_setzero_si512(), i1 = _mm512_setzero_si512(), i2 = _mm512_setzero_si512(), i3 = _mm512_setzero_si512()
-            var i4 = _mm512_setzero_si512(), i5 = _mm512_setzero_si512(), i6 = _mm512_setzero_si512(), i7 = _mm512_setzero_si512()
+            let start = _mm512_load_si512(p + 576)
+            var h0 = start, h1 = start, h2 = start, h3 = start, h4 = start, h5 = start, h6 = start, h7 = start
+            let z = _mm512_setzero_si512()
+            var l0 = z, l1 = z, l2 = z, l3 = z, l4 = z, l5 = z, l6 = z, l7 = z
             let o = 32 * b
-            for g in 0..<16 {
+            for g in 0..<8 {
                 let w = _mm512_load_si512(p + 64 * g)
-                let k = o + 2 * g
-                i0 = _mm512_dpwssd_epi32(i0, broadcast(x0 + k), w); i1 = _mm512_dpwssd_epi32(i1, broadcast(x1 + k), w)
-                i2 = _mm512_dpwssd_epi32(i2, broadcast(x2 + k), w); i3 = _mm512_dpwssd_epi32(i3, broadcast(x3 + k), w)
-                i4 = _mm512_dpwssd_epi32(i4, broadcast(x4 + k), w); i5 = _mm512_dpwssd_epi32(i5, broadcast(x5 + k), w)
-                i6 = _mm512_dpwssd_epi32(i6, broadcast(x6 + k), w); i7 = _mm512_dpwssd_epi32(i7, broadcast(x7 + k), w)
+                let k = o + 4 * g, kh = k + high
+                l0 = _mm512_dpbusd_epi32(l0, broadcast(x0 + k), w); h0 = _mm512_dpbusd_epi32(h0, broadcast(x0 + kh), w)
+                l1 = _mm512_dpbusd_epi32(l1, broadcast(x1 + k), w); h1 = _mm512_dpbusd_epi32(h1, broadcast(x1 + kh), w)
+                l2 = _mm512_dpbusd_epi32(l2, broadcast(x2 + k), w); h2 = _mm512_dpbusd_epi32(h2, broadcast(x2 + kh), w)
+                l3 = _mm512_dpbusd_epi32(l3, broadcast(x3 + k), w); h3 = _mm512_dpbusd_epi32(h3, broadcast(x3 + kh), w)
+                l4 = _mm512_dpbusd_epi32(l4, broadcast(x4 + k), w); h4 = _mm512_dpbusd_epi32(h4, broadcast(x4 + kh), w)
+                l5 = _mm512_dpbusd_epi32(l5, broadcast(x5 + k), w); h5 = _mm512_dpbusd_epi32(h5, broadcast(x5 + kh), w)
+                l6 = _mm512_dpbusd_epi32(l6, broadcast(x6 + k), w); h6 = _mm512_dpbusd_epi32(h6, broadcast(x6 + kh), w)
+                l7 = _mm512_dpbusd_epi32(l7, broadcast(x7 + k), w); h7 = _mm512_dpbusd_epi32(h7, broadcast(x7 + kh), w)
             }
-            let d = _mm512_load_ps(p + 1024)
-            f0 = scaled(i0, d, s0[b], f0); f1 = scaled(i1, d, s1[b], f1); f2 = scaled(i2, d, s2[b], f2); f3 = scaled(i3, d, s3[b], f3)
-            f4 = scaled(i4, d, s4[b], f4); f5 = scaled(i5, d, s5[b], f5); f6 = scaled(i6, d, s6[b], f6); f7 = scaled(i7, d, s7[b], f7)
-            p += 1088
+            let d = _mm512_load_ps(p + 512)
+            f0 = scaled(join(h0, l0), d, s0[b], f0); f1 = scaled(join(h1, l1), d, s1[b], f1)
+            f2 = scaled(join(h2, l2), d, s2[b], f2); f3 = scaled(join(h3, l3), d, s3[b], f3)
+            f4 = scaled(join(h4, l4), d, s4[b], f4); f5 = scaled(join(h5, l5), d, s5[b], f5)
+            f6 = scaled(join(h6, l6), d, s6[b], f6); f7 = scaled(join(h7, l7), d, s7[b], f7)
+            p += 640
         }
         store(f0, f1, f2, f3, f4, f5, f6, f7, y: y, ldy: ldy, rows: rows, tokens: tokens)
+    }
+
+    /// 256 · high + low: |Σ w·h| ≤ 32 · 128 · 127 per block, so the int32 lanes cannot overflow.
+    @inline(__always) static func join(_ high: __m512i, _ low: __m512i) -> __m512i {
+        _mm512_add_epi32(_mm512_slli_epi32(high, 8), low)
     }
 
     /// The 4 bytes at `p` in every 32-bit lane.

@@ -67,34 +67,40 @@ extension MatrixKernelTests {
 
     func testIntegerGemmPacksEveryRowOfAPanel() {
         // The packed layout itself (portable: no VNNI needed): each weight lands in its row's
-        // lane of its column group, with the row's scale and −128·Σw of each block.
+        // lane of its group of 4 columns, with the row's scale and −128·Σw of each block.
         var rng = SplitMix64(seed: 59)
         for dtype in [DType.q4_0, .q8_0] {
             let m = TestMatrix(random: &rng, dtype: dtype, rows: 11, cols: 64)
-            for mode in [IntegerGemm.Mode.bytes, .words] where !(dtype == .q4_0 && mode == .words) {
-                let buffer = UnsafeMutableRawPointer.allocate(byteCount: 2 * mode.blockBytes, alignment: 64)
-                defer { buffer.deallocate() }
-                IntegerGemm.pack(m.matrix, rows: 0..<11, mode: mode, into: buffer)
-                for r in 0..<16 {
-                    let row = r < 11 ? m.row(r) : [Float](repeating: 0, count: 64)
-                    for b in 0..<2 {
-                        let block = buffer + b * mode.blockBytes
-                        let d = block.load(fromByteOffset: mode.scaleOffset + 4 * r, as: Float.self)
-                        var sum: Int32 = 0
-                        for k in 0..<32 {
-                            let q: Int32 = mode == .bytes
-                                ? Int32(block.load(fromByteOffset: (k / 4) * 64 + 4 * r + k % 4, as: Int8.self))
-                                : Int32(block.load(fromByteOffset: (k / 2) * 64 + 4 * r + 2 * (k % 2), as: Int16.self))
-                            sum += q
-                            XCTAssertEqual(Float(q) * d, row[32 * b + k], "\(dtype) \(mode) row \(r) col \(32 * b + k)")
-                        }
-                        if mode == .bytes {
-                            XCTAssertEqual(block.load(fromByteOffset: mode.scaleOffset + 64 + 4 * r, as: Int32.self), -128 * sum)
-                        }
-                        if r >= 11 { XCTAssertEqual(d, 0) }
+            let buffer = UnsafeMutableRawPointer.allocate(byteCount: 2 * IntegerGemm.blockBytes, alignment: 64)
+            defer { buffer.deallocate() }
+            IntegerGemm.pack(m.matrix, rows: 0..<11, into: buffer)
+            for r in 0..<16 {
+                let row = r < 11 ? m.row(r) : [Float](repeating: 0, count: 64)
+                for b in 0..<2 {
+                    let block = buffer + b * IntegerGemm.blockBytes
+                    let d = block.load(fromByteOffset: IntegerGemm.scaleOffset + 4 * r, as: Float.self)
+                    var sum: Int32 = 0
+                    for k in 0..<32 {
+                        let q = Int32(block.load(fromByteOffset: (k / 4) * 64 + 4 * r + k % 4, as: Int8.self))
+                        sum += q
+                        XCTAssertEqual(Float(q) * d, row[32 * b + k], "\(dtype) row \(r) col \(32 * b + k)")
                     }
+                    XCTAssertEqual(block.load(fromByteOffset: IntegerGemm.sumOffset + 4 * r, as: Int32.self), -128 * sum, "\(dtype) row \(r)")
+                    if r >= 11 { XCTAssertEqual(d, 0) }
                 }
             }
+        }
+    }
+
+    func testSplitWordsRebuildsEveryValue() {
+        // 256·(h − 128) + l gives back each 16-bit quant, the extremes included.
+        let values: [Int16] = [0, 1, -1, 127, -128, 255, 256, -256, 32767, -32767, -32768, 12345, -4321]
+        var low = [UInt8](repeating: 0, count: values.count), high = low
+        low.withUnsafeMutableBytes { l in
+            high.withUnsafeMutableBytes { h in IntegerGemm.splitWords(values, count: values.count, low: l.baseAddress!, high: h.baseAddress!) }
+        }
+        for i in values.indices {
+            XCTAssertEqual(256 * (Int(high[i]) - 128) + Int(low[i]), Int(values[i]), "\(values[i])")
         }
     }
 }
