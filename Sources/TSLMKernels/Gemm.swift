@@ -6,7 +6,8 @@ import TSLMKernelsAVX512
 
 /// The matrix–matrix product of prefill: Y[t, r] = Σ_c W[r, c]·X[t, c] for many tokens at once.
 ///
-/// Every dtype runs through one float micro-kernel. The weights are converted to f32 once per
+/// Every dtype runs through one float micro-kernel (but q4_0 and q8_0 where the CPU has AVX-512
+/// VNNI: `IntegerGemm`; `Kernels.gemm`, attention's products, always runs here). The weights are converted to f32 once per
 /// panel (`panelRows` rows × `panelCols` columns, 32 KiB: it stays in L1/L2) and reused by every
 /// token; activations stay f32 (no activation quantization, so prefill is as exact as the f32
 /// reference up to summation order). The micro-kernel keeps `tileRows` × `tileTokens` = 4 × 3
