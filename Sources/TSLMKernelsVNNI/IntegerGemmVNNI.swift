@@ -26,13 +26,8 @@ public enum IntegerGemmVNNI {
     /// blocks`. Missing tokens of a short tile repeat the first (their results are dropped).
     public static func bytes(panel: UnsafeRawPointer, blocks: Int, x: UnsafePointer<UInt8>, ldx: Int,
                              scales: UnsafePointer<Float>, tokens: Int, y: UnsafeMutablePointer<Float>, ldy: Int, rows: Int) {
-        let x0 = x, x1 = tokens > 1 ? x + ldx : x, x2 = tokens > 2 ? x + 2 * ldx : x, x3 = tokens > 3 ? x + 3 * ldx : x
-        let x4 = tokens > 4 ? x + 4 * ldx : x, x5 = tokens > 5 ? x + 5 * ldx : x
-        let x6 = tokens > 6 ? x + 6 * ldx : x, x7 = tokens > 7 ? x + 7 * ldx : x
-        let s0 = scales, s1 = tokens > 1 ? scales + blocks : scales, s2 = tokens > 2 ? scales + 2 * blocks : scales
-        let s3 = tokens > 3 ? scales + 3 * blocks : scales, s4 = tokens > 4 ? scales + 4 * blocks : scales
-        let s5 = tokens > 5 ? scales + 5 * blocks : scales, s6 = tokens > 6 ? scales + 6 * blocks : scales
-        let s7 = tokens > 7 ? scales + 7 * blocks : scales
+        let (x0, x1, x2, x3, x4, x5, x6, x7) = tile(x, ldx, tokens)
+        let (s0, s1, s2, s3, s4, s5, s6, s7) = tile(scales, blocks, tokens)
         var f0 = _mm512_setzero_ps(), f1 = _mm512_setzero_ps(), f2 = _mm512_setzero_ps(), f3 = _mm512_setzero_ps()
         var f4 = _mm512_setzero_ps(), f5 = _mm512_setzero_ps(), f6 = _mm512_setzero_ps(), f7 = _mm512_setzero_ps()
         var p = panel
@@ -63,13 +58,8 @@ public enum IntegerGemmVNNI {
     /// `blocks · 32` bytes later.
     public static func split(panel: UnsafeRawPointer, blocks: Int, x: UnsafePointer<UInt8>, ldx: Int,
                              scales: UnsafePointer<Float>, tokens: Int, y: UnsafeMutablePointer<Float>, ldy: Int, rows: Int) {
-        let x0 = x, x1 = tokens > 1 ? x + ldx : x, x2 = tokens > 2 ? x + 2 * ldx : x, x3 = tokens > 3 ? x + 3 * ldx : x
-        let x4 = tokens > 4 ? x + 4 * ldx : x, x5 = tokens > 5 ? x + 5 * ldx : x
-        let x6 = tokens > 6 ? x + 6 * ldx : x, x7 = tokens > 7 ? x + 7 * ldx : x
-        let s0 = scales, s1 = tokens > 1 ? scales + blocks : scales, s2 = tokens > 2 ? scales + 2 * blocks : scales
-        let s3 = tokens > 3 ? scales + 3 * blocks : scales, s4 = tokens > 4 ? scales + 4 * blocks : scales
-        let s5 = tokens > 5 ? scales + 5 * blocks : scales, s6 = tokens > 6 ? scales + 6 * blocks : scales
-        let s7 = tokens > 7 ? scales + 7 * blocks : scales
+        let (x0, x1, x2, x3, x4, x5, x6, x7) = tile(x, ldx, tokens)
+        let (s0, s1, s2, s3, s4, s5, s6, s7) = tile(scales, blocks, tokens)
         let high = blocks * 32
         var f0 = _mm512_setzero_ps(), f1 = _mm512_setzero_ps(), f2 = _mm512_setzero_ps(), f3 = _mm512_setzero_ps()
         var f4 = _mm512_setzero_ps(), f5 = _mm512_setzero_ps(), f6 = _mm512_setzero_ps(), f7 = _mm512_setzero_ps()
@@ -105,6 +95,16 @@ public enum IntegerGemmVNNI {
     /// 256 · high + low: |Σ w·h| ≤ 32 · 128 · 127 per block, so the int32 lanes cannot overflow.
     @inline(__always) static func join(_ high: __m512i, _ low: __m512i) -> __m512i {
         _mm512_add_epi32(_mm512_slli_epi32(high, 8), low)
+    }
+
+    /// The rows of a tile's 8 tokens, `stride` elements apart from `p`; tokens past `tokens`
+    /// repeat the first.
+    @inline(__always)
+    static func tile<T>(_ p: UnsafePointer<T>, _ stride: Int, _ tokens: Int)
+        -> (UnsafePointer<T>, UnsafePointer<T>, UnsafePointer<T>, UnsafePointer<T>,
+            UnsafePointer<T>, UnsafePointer<T>, UnsafePointer<T>, UnsafePointer<T>) {
+        func at(_ i: Int) -> UnsafePointer<T> { tokens > i ? p + i * stride : p }
+        return (p, at(1), at(2), at(3), at(4), at(5), at(6), at(7))
     }
 
     /// The 4 bytes at `p` in every 32-bit lane.
