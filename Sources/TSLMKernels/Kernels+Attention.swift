@@ -47,6 +47,38 @@ extension Kernels {
         return (m, sum)
     }
 
+    /// Whether prefill attention (`blockAttention`) may run the AVX-512 outer-product kernels
+    /// (`attentionScores`, `weightedValues`) for heads of `headDim` components: with the AVX-512
+    /// GEMM loops and head_dim a multiple of 64.
+    public static func outerProductAttention(headDim: Int) -> Bool {
+        #if arch(x86_64) && TSLM_X86_AVX2
+        gemmAVX512 && headDim > 0 && headDim % 64 == 0
+        #else
+        false
+        #endif
+    }
+
+    /// s[t·lds + j] = Σ_d q[t·ldq + d] · keysT[d·keyStride + j] (keys j < `length`, queries t <
+    /// `queries`, d < `dim`): Q·Kᵀ with the keys transposed. Only where
+    /// `outerProductAttention(headDim: dim)`.
+    public static func attentionScores(keysT: UnsafePointer<Float>, keyStride: Int, length: Int, dim: Int,
+                                       q: UnsafePointer<Float>, ldq: Int, queries: Int, s: UnsafeMutablePointer<Float>, lds: Int) {
+        #if arch(x86_64) && TSLM_X86_AVX2
+        AttentionAVX512.scores(keysT: keysT, keyStride: keyStride, length: length, dim: dim, q: q, ldq: ldq, queries: queries, s: s, lds: lds)
+        #endif
+    }
+
+    /// out[t·ldo + d] = Σ_j p[t·ldp + j] · value_j[d] over `length` value rows `valueStride`
+    /// bytes apart in their cache layout (f32, or binary16 with `half`): P·V. Only where
+    /// `outerProductAttention(headDim: dim)`.
+    public static func weightedValues(p: UnsafePointer<Float>, ldp: Int, queries: Int, length: Int, values: UnsafeRawPointer,
+                                      valueStride: Int, half: Bool, dim: Int, out: UnsafeMutablePointer<Float>, ldo: Int) {
+        #if arch(x86_64) && TSLM_X86_AVX2
+        AttentionAVX512.weightedValues(p: p, ldp: ldp, queries: queries, length: length, values: values, valueStride: valueStride,
+                                       half: half, dim: dim, out: out, ldo: ldo)
+        #endif
+    }
+
     /// out[h·dim + d] = Σ_j weights[h·weightStride + j] · row_j[d] for h < `heads`, over `count`
     /// rows of `dim` values, row j at `rows + j·rowStride` bytes, f32 or binary16 (`half`): the
     /// P·V of attention for the query heads that share one key/value head. Two heads and 32

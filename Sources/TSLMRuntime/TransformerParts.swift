@@ -275,7 +275,7 @@ let splitLength = 256
 /// `attention` for many queries (prefill) as matrix products: per key/value head and block of
 /// `attentionBlock` positions, `AttentionBlock.attend` (Q·Kᵀ and P·V through the GEMM
 /// micro-kernel). The keys are read in place from the cache (the GEMM converts them to f32
-/// panels itself); the values are transposed once per call (`TransposedValues`); the queries
+/// panels itself); the values are transposed once per call (`TransposedHeads`); the queries
 /// of all the heads that share a key/value head are stacked as rows of one block. The causal /
 /// sliding-window mask is applied as each query's softmax range. Same result as the one-query
 /// path up to summation order.
@@ -288,11 +288,14 @@ func blockAttention(q: UnsafePointer<Float>, out: UnsafeMutablePointer<Float>, n
     let total = start + n
     // The first key any query sees.
     let first = window.map { max(0, start - $0 + 1) } ?? 0
-    let values = TransposedValues(dtype: kvType, base: cache.values(layer), positionStride: width * elementSize,
-                                  headStride: headDim * elementSize, heads: kvHeads, headDim: headDim,
-                                  positions: first..<total, pool: pool)
-    defer { values.deallocate() }
-    let keys = cache.keys(layer)
+    // The outer-product kernels read the keys transposed and the values in place; the GEMM
+    // path reads the keys in place and the values transposed.
+    let outer = Kernels.outerProductAttention(headDim: headDim)
+    let transposed = TransposedHeads(dtype: kvType, base: outer ? cache.keys(layer) : cache.values(layer),
+                                      positionStride: width * elementSize, headStride: headDim * elementSize, heads: kvHeads,
+                                      headDim: headDim, positions: first..<total, pool: pool)
+    defer { transposed.deallocate() }
+    let keys = cache.keys(layer), cachedValues = cache.values(layer)
     let blocks = (n + attentionBlock - 1) / attentionBlock
     // Items (key/value head, block) taken one at a time: later blocks see more keys.
     ThreadPool.forEachItem(kvHeads * blocks, pool: pool) { next in
@@ -307,11 +310,20 @@ func blockAttention(q: UnsafePointer<Float>, out: UnsafeMutablePointer<Float>, n
             let length = start + q0 + count - lo
             // Row g·count + t: head kvHead·group + g, position q0 + t.
             a.loadQueries(count: count * group) { r in q + (q0 + r % count) * rowWidth + (kvHead * group + r / count) * headDim }
-            let k = WeightMatrix(dtype: kvType, rows: length, cols: headDim, data: keys + (lo * width + kvHead * headDim) * elementSize)
-            a.attend(count: count * group, keys: k, keyStride: width * elementSize, values: values.view(head: kvHead, from: lo, length: length),
-                     valueStride: values.rowStride, scale: scale) { r in
+            let range = { (r: Int) -> (Int, Int) in
                 let pos = start + q0 + r % count
                 return ((window.map { max(0, pos - $0 + 1) } ?? 0) - lo, pos - lo)
+            }
+            if outer {
+                let keysT = transposed.view(head: kvHead, from: lo, length: length)
+                a.attendOuter(count: count * group, keysT: keysT.data.assumingMemoryBound(to: Float.self), keyStride: transposed.total,
+                              length: length, values: cachedValues + (lo * width + kvHead * headDim) * elementSize,
+                              valueStride: width * elementSize, half: kvType == .f16, scale: scale, range: range)
+            } else {
+                let k = WeightMatrix(dtype: kvType, rows: length, cols: headDim, data: keys + (lo * width + kvHead * headDim) * elementSize)
+                a.attend(count: count * group, keys: k, keyStride: width * elementSize,
+                         values: transposed.view(head: kvHead, from: lo, length: length), valueStride: transposed.rowStride,
+                         scale: scale, range: range)
             }
             for r in 0..<count * group {
                 (out + (q0 + r % count) * rowWidth + (kvHead * group + r / count) * headDim).update(from: a.ob + r * headDim, count: headDim)
@@ -323,10 +335,11 @@ func blockAttention(q: UnsafePointer<Float>, out: UnsafeMutablePointer<Float>, n
 /// Positions per block in `blockAttention` and queries per block in the encoders' attention.
 let attentionBlock = 64
 
-/// The values of every head over some positions, transposed to f32 `[heads, headDim, total]`
-/// (head h's row d holds value component d of every position), so that P·V is a GEMM whose
-/// "weights" are a head's rows. Positions outside `positions` are not written.
-struct TransposedValues {
+/// The values (or keys) of every head over some positions, transposed to f32 `[heads, headDim,
+/// total]` (head h's row d holds component d of every position): for the GEMM path, P·V as a
+/// GEMM whose "weights" are a head's value rows; for the outer-product kernels, Q·Kᵀ with 16
+/// keys' components in one load. Positions outside `positions` are not written.
+struct TransposedHeads {
     let data: UnsafeMutablePointer<Float>
     let headDim: Int
     /// Floats per row: the positions' upper bound.
@@ -398,6 +411,34 @@ struct AttentionBlock {
         for t in 0..<count { (qb + t * headDim).update(from: query(t), count: headDim) }
     }
 
+    /// `attend` through the AVX-512 outer-product kernels: `keysT` [headDim, length] rows
+    /// `keyStride` floats apart, the value rows in the cache (`valueStride` bytes apart, f16 with
+    /// `half`).
+    @inline(__always)
+    func attendOuter(count: Int, keysT: UnsafePointer<Float>, keyStride: Int, length: Int, values: UnsafeRawPointer, valueStride: Int,
+                     half: Bool, scale: Float, range: (Int) -> (first: Int, last: Int)) {
+        Kernels.attentionScores(keysT: keysT, keyStride: keyStride, length: length, dim: headDim, q: qb, ldq: headDim,
+                                queries: count, s: sb, lds: length)
+        withUnsafeTemporaryAllocation(of: Float.self, capacity: count) { inverse in
+            normalizeScores(count: count, length: length, scale: scale, inverse: inverse.baseAddress!, range: range)
+            Kernels.weightedValues(p: sb, ldp: length, queries: count, length: length, values: values, valueStride: valueStride,
+                                   half: half, dim: headDim, out: ob, ldo: headDim)
+            for t in 0..<count { Kernels.scale(ob + t * headDim, by: inverse[t], count: headDim) }
+        }
+    }
+
+    /// Row t of `sb`: exp(scale·s − max) over keys `range(t)`, 0 elsewhere; `inverse[t]` = 1 / Σ.
+    @inline(__always)
+    func normalizeScores(count: Int, length: Int, scale: Float, inverse: UnsafeMutablePointer<Float>, range: (Int) -> (first: Int, last: Int)) {
+        for t in 0..<count {
+            let (first, last) = range(t)
+            let s = sb + t * length
+            inverse[t] = 1 / Kernels.softmaxPart(s + first, count: last - first + 1, scale: scale).sum
+            if first > 0 { s.update(repeating: 0, count: first) }
+            if last + 1 < length { (s + last + 1).update(repeating: 0, count: length - last - 1) }
+        }
+    }
+
     /// `ob` = softmax(scale · `qb`·Kᵀ) · V over keys `range(t)` (first, last; inclusive) of query
     /// t; keys outside it get weight 0. `keys` is [length, headDim] with rows `keyStride` bytes
     /// apart, `values` the transposed values [headDim, length] with rows `valueStride` bytes apart.
@@ -410,13 +451,7 @@ struct AttentionBlock {
         // (`softmaxPart`); the division by the sum is left to the output row, which is headDim
         // values long rather than `length`.
         withUnsafeTemporaryAllocation(of: Float.self, capacity: count) { inverse in
-            for t in 0..<count {
-                let (first, last) = range(t)
-                let s = sb + t * length
-                inverse[t] = 1 / Kernels.softmaxPart(s + first, count: last - first + 1, scale: scale).sum
-                if first > 0 { s.update(repeating: 0, count: first) }
-                if last + 1 < length { (s + last + 1).update(repeating: 0, count: length - last - 1) }
-            }
+            normalizeScores(count: count, length: length, scale: scale, inverse: inverse.baseAddress!, range: range)
             Kernels.gemm(values, rowStride: valueStride, sb, n: count, ob)
             for t in 0..<count { Kernels.scale(ob + t * headDim, by: inverse[t], count: headDim) }
         }

@@ -15,7 +15,15 @@ final class AttentionTests: XCTestCase {
             (66, 40, 2, 1, 8, 17, false), (9, 3, 6, 3, 64, 4, true),
             // More than one 256-position chunk of transposed values, split among the threads.
             (300, 20, 6, 2, 16, nil, true), (270, 0, 4, 4, 8, 100, false),
+            // head_dim 64 and 128: the AVX-512 outer-product kernels (query tiles of 12 and 6 with
+            // tails, key counts no multiple of 32, f32 and f16 caches, windows).
+            (70, 5, 6, 2, 64, nil, false), (40, 33, 3, 3, 128, 50, true), (100, 0, 9, 3, 64, nil, true),
+            (67, 120, 4, 1, 64, nil, false), (13, 1, 2, 1, 64, 7, false),
         ]
+        // Both the outer-product kernels and the GEMM path where the CPU has AVX-512.
+        defer { Kernels.gemmAVX512 = Kernels.gemmAVX512Available }
+        for avx512 in Kernels.gemmAVX512Available ? [true, false] : [false] {
+        Kernels.gemmAVX512 = avx512
         for (n, start, heads, kvHeads, headDim, window, half) in cases {
             let (cache, q, scale) = try randomCase(&rng, n: n, start: start, heads: heads, kvHeads: kvHeads, headDim: headDim, half: half)
             var block = [Float](repeating: .nan, count: n * heads * headDim), single = block
@@ -27,7 +35,7 @@ final class AttentionTests: XCTestCase {
                                              scale: scale, window: window, pool: pool)
                 for i in 0..<block.count {
                     XCTAssertEqual(block[i], single[i], accuracy: 2e-6 * max(1, abs(single[i])),
-                                   "n \(n) start \(start) heads \(heads)/\(kvHeads) window \(window.map(String.init) ?? "-") half \(half) [\(i)]")
+                                   "avx512 \(avx512) n \(n) start \(start) heads \(heads)/\(kvHeads) dim \(headDim) window \(window.map(String.init) ?? "-") half \(half) [\(i)]")
                 }
             }
             // Through `attention` itself (n ≥ gemmMinTokens takes the block path).
@@ -36,6 +44,7 @@ final class AttentionTests: XCTestCase {
             attention(q: q, out: &viaAttention, n: n, start: start, cache: cache, layer: 0, heads: heads, kvHeads: kvHeads,
                       headDim: headDim, scale: scale, window: window, pool: nil)
             XCTAssertEqual(viaAttention, block)
+        }
         }
     }
 

@@ -128,7 +128,7 @@ func bidirectionalAttention(qkv: UnsafePointer<Float>, out: UnsafeMutablePointer
     let scale = 1 / Float(hd).squareRoot()
     let stride = 3 * dim
     if n >= Kernels.gemmMinTokens && Kernels.prefillGemm {
-        let values = TransposedValues(dtype: .f32, base: qkv + 2 * dim, positionStride: stride * 4, headStride: hd * 4,
+        let values = TransposedHeads(dtype: .f32, base: qkv + 2 * dim, positionStride: stride * 4, headStride: hd * 4,
                                       heads: heads, headDim: hd, positions: 0..<n, pool: pool)
         defer { values.deallocate() }
         let blocks = (n + attentionBlock - 1) / attentionBlock
