@@ -161,6 +161,9 @@ final class MatrixKernelTests: XCTestCase {
             (.f32, 1, 13, 4), (.f32, 7, 29, 10), (.f16, 5, 3, 7), (.bf16, 18, 41, 11), (.f16, 6, 1544, 8),
             (.q8_0, 19, 1600, 7), (.q4_0, 2, 2304, 37), (.q4_1, 35, 800, 4), (.q8_0, 8, 64, 200),
             (.q4_0, 300, 96, 14), (.f16, 130, 776, 9), (.q4_1, 3, 64, 1),
+            // Longer inputs of the float types: token tiles with tails, odd float widths,
+            // several column panels.
+            (.f16, 50, 1600, 40), (.f32, 13, 100, 33), (.bf16, 30, 64, 64), (.q4_1, 25, 800, 45), (.f32, 1, 7, 70),
         ]
         // Both inner loops where the CPU has AVX-512 (the AVX2 / portable one everywhere).
         defer { Kernels.gemmAVX512 = Kernels.gemmAVX512Available }
