@@ -60,8 +60,8 @@ enum IntegerGemm {
         let wide = mode == .split ? WideQuantizedActivations(tokens: n, blocks: blocks) : nil
         let planes = mode == .split ? 2 : 1
         let bytes = UnsafeMutableRawPointer.allocate(byteCount: max(1, n * planes * cols), alignment: 64)
-        guard let scales = wide?.scales ?? narrow?.scales else { return }
         defer { narrow?.deallocate(); wide?.deallocate(); bytes.deallocate() }
+        guard let scales = wide?.scales ?? narrow?.scales else { return }
         let quantize: (Range<Int>) -> Void = { range in
             for t in range {
                 let out = bytes + t * planes * cols
