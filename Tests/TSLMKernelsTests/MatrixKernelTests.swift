@@ -164,6 +164,9 @@ final class MatrixKernelTests: XCTestCase {
             // Longer inputs of the float types: token tiles with tails, odd float widths,
             // several column panels.
             (.f16, 50, 1600, 40), (.f32, 13, 100, 33), (.bf16, 30, 64, 64), (.q4_1, 25, 800, 45), (.f32, 1, 7, 70),
+            // The packed AVX-512 loop nest's blocks: more than one row group (128 rows) and token
+            // block (128 tokens), each with a tail that fills no whole quad, over two column panels.
+            (.f16, 133, 1568, 131),
         ]
         // Both inner loops where the CPU has AVX-512 (the AVX2 / portable one everywhere).
         defer { Kernels.gemmAVX512 = Kernels.gemmAVX512Available }
