@@ -11,14 +11,24 @@ import _Builtin_intrinsics.intel
 /// enabled for the module) the x86 versions use AVX2 integer dot products (`vpmaddubsw`,
 /// `vpmaddwd`), F16C (`vcvtph2ps`) and FMA; otherwise portable Swift SIMD code runs.
 enum RowDot {
-    /// Bytes ahead of the current position that the decode kernels prefetch (`cpufeat_prefetch`,
-    /// a C inline function): hardware prefetchers stop at 4 KiB pages, and without it a 1B
-    /// gate matrix streamed at 5–6 GB/s in q8_0/q4_0 against 8–10 with it (1 thread; SmolLM2
-    /// decode 1.3–1.4× faster). 2048 measured a little better than 1024 for q8_0, and 4096 no
-    /// different from 2048 (Intel Xeon VM, interleaved runs). The f16 and f32 rows gained nothing
-    /// from it on the Zen 4 VM, but on the Intel Xeon VM SmolLM2 f16 decode went from 55–60 to
-    /// 76–84 tok/s with it.
-    static let prefetchDistance = 2048
+    /// Bytes ahead of the current position that the decode kernels prefetch into L1
+    /// (`cpufeat_prefetch`, a C inline function): hardware prefetchers stop at 4 KiB pages, and
+    /// without it a 1B gate matrix streamed at 5–6 GB/s in q8_0/q4_0 against 8–10 with it (1
+    /// thread; SmolLM2 decode 1.3–1.4× faster).
+    static let prefetchDistance = 4096
+    /// Bytes ahead that they also prefetch into L2 (`cpufeat_prefetch_l2`), so that more of
+    /// the stream is in flight than L1's fill buffers hold. 1B-shape decode, 2 threads, Intel
+    /// Xeon VM, interleaved (L1 distance / L2 distance → tok/s): q8_0 2048/none 10.9–11.9,
+    /// 4096/none 15.6–15.9, 2048/8192 16.8–17.5, 4096/16384 17.6–18.1, 8192/32768 17.6–18.0;
+    /// q4_0 16.9–17.7 → 24.3–24.4 and f16 7.8–8.1 → 9.0 at 4096/16384. SmolLM2 (whose weights
+    /// fit in this VM's L3) about the same either way.
+    static let l2PrefetchDistance = 16384
+
+    /// Prefetches of the row bytes `prefetchDistance` and `l2PrefetchDistance` past `p`.
+    @inline(__always) static func prefetch(_ p: UnsafeRawPointer) {
+        cpufeat_prefetch(p + prefetchDistance)
+        cpufeat_prefetch_l2(p + l2PrefetchDistance)
+    }
 
     // MARK: float rows
 
@@ -30,8 +40,8 @@ enum RowDot {
         let w = row.assumingMemoryBound(to: Float.self)
         var i = 0
         while i + 32 <= count {
-            cpufeat_prefetch(row + 4 * i + prefetchDistance)
-            cpufeat_prefetch(row + 4 * i + 64 + prefetchDistance)
+            prefetch(row + 4 * i)
+            prefetch(row + 4 * i + 64)
             a0 = _mm256_fmadd_ps(_mm256_loadu_ps(w + i), _mm256_loadu_ps(x + i), a0)
             a1 = _mm256_fmadd_ps(_mm256_loadu_ps(w + i + 8), _mm256_loadu_ps(x + i + 8), a1)
             a2 = _mm256_fmadd_ps(_mm256_loadu_ps(w + i + 16), _mm256_loadu_ps(x + i + 16), a2)
@@ -58,7 +68,7 @@ enum RowDot {
         var i = 0
         while i + 32 <= count {
             let p = row + 2 * i
-            cpufeat_prefetch(p + prefetchDistance)
+            prefetch(p)
             a0 = _mm256_fmadd_ps(halves(p), _mm256_loadu_ps(x + i), a0)
             a1 = _mm256_fmadd_ps(halves(p + 16), _mm256_loadu_ps(x + i + 8), a1)
             a2 = _mm256_fmadd_ps(halves(p + 32), _mm256_loadu_ps(x + i + 16), a2)
@@ -296,7 +306,7 @@ enum RowDot {
         var c0 = _mm256_setzero_ps(), c1 = _mm256_setzero_ps()
         for b in 0..<blocks {
             let p0 = r0 + blockBytes * b, p1 = r1 + blockBytes * b
-            if b & 3 == 0 { cpufeat_prefetch(p0 + prefetchDistance); cpufeat_prefetch(p1 + prefetchDistance) }
+            if b & 3 == 0 { prefetch(p0); prefetch(p1) }
             let xv = UnsafeRawPointer(xq + 32 * b).load(as: __m256i.self)
             let dx = xd[b], sx = xs[b]
             let d0 = halfSplat(p0.loadUnaligned(as: UInt16.self))
@@ -322,7 +332,7 @@ enum RowDot {
         var acc0 = _mm256_setzero_ps(), acc1 = _mm256_setzero_ps()
         for b in 0..<blocks {
             let p0 = r0 + BlockQ8_0.byteCount * b, p1 = r1 + BlockQ8_0.byteCount * b
-            if b & 1 == 0 { cpufeat_prefetch(p0 + prefetchDistance); cpufeat_prefetch(p1 + prefetchDistance) }
+            if b & 1 == 0 { prefetch(p0); prefetch(p1) }
             let xr = UnsafeRawPointer(xq + 32 * b)
             let x0 = xr.load(as: __m256i.self), x1 = xr.load(fromByteOffset: 32, as: __m256i.self)
             let dx = xd[b]

@@ -50,7 +50,7 @@ extension RowDot {
         #endif
         for s in 0..<superBlocks {
             let p = row + blockBytes * s
-            cpufeat_prefetch(p + prefetchDistance)
+            prefetch(p)
             let d = halfToFloat(p.loadUnaligned(as: UInt16.self))
             let dmin = halfToFloat(p.loadUnaligned(fromByteOffset: BlockQ4_K.dminOffset, as: UInt16.self))
             let (sc, mn) = kScalesMins(p + BlockQ4_K.scalesOffset)
@@ -112,7 +112,7 @@ extension RowDot {
         let low = _mm256_set1_epi8(0x0F), two = _mm256_set1_epi8(0x03)
         for s in 0..<superBlocks {
             let p = row + BlockQ6_K.byteCount * s
-            cpufeat_prefetch(p + prefetchDistance)
+            prefetch(p)
             let d = halfToFloat(p.loadUnaligned(fromByteOffset: BlockQ6_K.dOffset, as: UInt16.self))
             let scales = p + BlockQ6_K.scalesOffset
             for h in 0..<2 {

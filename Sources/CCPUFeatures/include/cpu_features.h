@@ -13,10 +13,16 @@
  * architectures. */
 unsigned cpufeat_x86_detect(void);
 
-/* Prefetches the cache line at p for reading (a hint; never faults). Inline: Swift callers
- * compile it into their loops (the x86 intrinsic is a macro Swift cannot import). */
+/* Prefetches the cache line at p for reading into all cache levels (prefetcht0 on x86; a hint,
+ * never faults). Inline: Swift callers compile it into their loops (the x86 intrinsic is a
+ * macro Swift cannot import). */
 static inline void cpufeat_prefetch(const void *p) {
     __builtin_prefetch(p, 0, 3);
+}
+
+/* The same into L2 and outer levels only (prefetcht1 on x86). */
+static inline void cpufeat_prefetch_l2(const void *p) {
+    __builtin_prefetch(p, 0, 2);
 }
 
 #endif
