@@ -168,7 +168,11 @@ enum Gemm {
                         let mr = min(panelRows, group.upperBound - r0)
                         for i in 0..<((mr + 3) / 4 * 4) {
                             let quad = wp + (i / 4) * quadFloats + (i % 4) * 16
-                            if i < mr {
+                            if i < mr && w.dtype == .f32 {
+                                // f32 rows (attention's keys among them) packed straight from the source.
+                                pack((w.data + (r0 + i) * rowStride + 4 * k0).assumingMemoryBound(to: Float.self), count: kc,
+                                     chunks: ck, into: quad)
+                            } else if i < mr {
                                 convert(w.dtype, w.data + (r0 + i) * rowStride, from: k0, count: kc, into: scratch)
                                 pack(scratch, count: kc, chunks: ck, into: quad)
                             } else {
@@ -187,8 +191,8 @@ enum Gemm {
         }
     }
 
-    /// `count` floats from `src` as `chunks` chunks of 16, each 64 floats (one 4-row quad)
-    /// after the previous; the last chunk's tail past `count` zero.
+    /// `count` floats from `src` (any alignment) as `chunks` chunks of 16, each 64 floats (one
+    /// 4-row quad) after the previous; the last chunk's tail past `count` zero.
     @inline(__always)
     static func pack(_ src: UnsafePointer<Float>, count: Int, chunks: Int, into dst: UnsafeMutablePointer<Float>) {
         let whole = count / 16
@@ -199,7 +203,7 @@ enum Gemm {
         }
         if whole < chunks {
             let rest = count - 16 * whole
-            for j in 0..<16 { dst[64 * whole + j] = j < rest ? src[16 * whole + j] : 0 }
+            for j in 0..<16 { dst[64 * whole + j] = j < rest ? from.loadUnaligned(fromByteOffset: 4 * (16 * whole + j), as: Float.self) : 0 }
         }
     }
     #endif
