@@ -163,16 +163,20 @@ enum Gemm {
                             for c in 0..<ck { (quad + 64 * c).initialize(repeating: 0, count: 16) }
                         }
                     }
+                    if w.dtype == .f32 {
+                        // f32 rows (attention's keys among them) are read in place.
+                        GemmPanelAVX512.multiplyRows(w.data + group.lowerBound * rowStride + 4 * k0, rowStride: rowStride,
+                                                     rows: group.count, cols: kc, x: xp, quadFloats: quadFloats, tokens: nt,
+                                                     y: y + t0 * ldy + group.lowerBound, ldy: ldy, accumulate: k0 > 0)
+                        k0 += kc
+                        continue
+                    }
                     var r0 = group.lowerBound
                     while r0 < group.upperBound {
                         let mr = min(panelRows, group.upperBound - r0)
                         for i in 0..<((mr + 3) / 4 * 4) {
                             let quad = wp + (i / 4) * quadFloats + (i % 4) * 16
-                            if i < mr && w.dtype == .f32 {
-                                // f32 rows (attention's keys among them) packed straight from the source.
-                                pack((w.data + (r0 + i) * rowStride + 4 * k0).assumingMemoryBound(to: Float.self), count: kc,
-                                     chunks: ck, into: quad)
-                            } else if i < mr {
+                            if i < mr {
                                 convert(w.dtype, w.data + (r0 + i) * rowStride, from: k0, count: kc, into: scratch)
                                 pack(scratch, count: kc, chunks: ck, into: quad)
                             } else {

@@ -65,9 +65,72 @@ public enum GemmPanelAVX512 {
             pw += 64
             px += 64
         }
-        // Lanes 4·t + i: row i, token t.
-        let sums = pairs(pairs(sums(c00, c01, c02, c03), sums(c10, c11, c12, c13)),
-                         pairs(sums(c20, c21, c22, c23), sums(c30, c31, c32, c33)))
+        store(pairs(pairs(sums(c00, c01, c02, c03), sums(c10, c11, c12, c13)),
+                    pairs(sums(c20, c21, c22, c23), sums(c30, c31, c32, c33))),
+              y: y, ldy: ldy, rows: rows, tokens: tokens, accumulate: accumulate)
+    }
+
+    /// As `multiply`, with f32 weight rows read in place rather than packed: row i's `cols`
+    /// floats at `weights + i·rowStride` bytes (any alignment; the last chunk's columns past
+    /// `cols` are masked off, so nothing past a row is read). For rows with no reuse to pay for
+    /// a packing copy: attention's keys in decode, a few tokens at a time.
+    public static func multiplyRows(_ weights: UnsafeRawPointer, rowStride: Int, rows: Int, cols: Int, x: UnsafePointer<Float>,
+                                    quadFloats: Int, tokens: Int, y: UnsafeMutablePointer<Float>, ldy: Int, accumulate: Bool) {
+        guard cols > 0 else { return }
+        let chunks = (cols + 15) / 16
+        let tail = __mmask16(truncatingIfNeeded: cols % 16 == 0 ? 0xFFFF : (1 << (cols % 16)) - 1)
+        var t = 0
+        while t < tokens {
+            let xq = x + (t / 4) * quadFloats
+            var i = 0
+            while i < rows {
+                // Rows past the last repeat it (their results are dropped).
+                let r0 = weights + i * rowStride
+                let r1 = i + 1 < rows ? r0 + rowStride : r0
+                let r2 = i + 2 < rows ? r0 + 2 * rowStride : r0
+                let r3 = i + 3 < rows ? r0 + 3 * rowStride : r0
+                rowTile(r0, r1, r2, r3, xq, chunks: chunks, tail: tail, y: y + t * ldy + i, ldy: ldy,
+                        rows: min(tileRows, rows - i), tokens: min(tileTokens, tokens - t), accumulate: accumulate)
+                i += tileRows
+            }
+            t += tileTokens
+        }
+    }
+
+    @inline(__always)
+    static func rowTile(_ a0: UnsafeRawPointer, _ a1: UnsafeRawPointer, _ a2: UnsafeRawPointer, _ a3: UnsafeRawPointer,
+                        _ x: UnsafePointer<Float>, chunks: Int, tail: __mmask16, y: UnsafeMutablePointer<Float>,
+                        ldy: Int, rows: Int, tokens: Int, accumulate: Bool) {
+        var c00 = _mm512_setzero_ps(), c01 = _mm512_setzero_ps(), c02 = _mm512_setzero_ps(), c03 = _mm512_setzero_ps()
+        var c10 = _mm512_setzero_ps(), c11 = _mm512_setzero_ps(), c12 = _mm512_setzero_ps(), c13 = _mm512_setzero_ps()
+        var c20 = _mm512_setzero_ps(), c21 = _mm512_setzero_ps(), c22 = _mm512_setzero_ps(), c23 = _mm512_setzero_ps()
+        var c30 = _mm512_setzero_ps(), c31 = _mm512_setzero_ps(), c32 = _mm512_setzero_ps(), c33 = _mm512_setzero_ps()
+        for c in 0..<chunks {
+            let mask: __mmask16 = c == chunks - 1 ? tail : 0xFFFF
+            let px = x + 64 * c, o = 64 * c
+            let v0 = _mm512_load_ps(px), v1 = _mm512_load_ps(px + 16), v2 = _mm512_load_ps(px + 32), v3 = _mm512_load_ps(px + 48)
+            let w0 = _mm512_maskz_loadu_ps(mask, a0 + o)
+            c00 = _mm512_fmadd_ps(w0, v0, c00); c10 = _mm512_fmadd_ps(w0, v1, c10)
+            c20 = _mm512_fmadd_ps(w0, v2, c20); c30 = _mm512_fmadd_ps(w0, v3, c30)
+            let w1 = _mm512_maskz_loadu_ps(mask, a1 + o)
+            c01 = _mm512_fmadd_ps(w1, v0, c01); c11 = _mm512_fmadd_ps(w1, v1, c11)
+            c21 = _mm512_fmadd_ps(w1, v2, c21); c31 = _mm512_fmadd_ps(w1, v3, c31)
+            let w2 = _mm512_maskz_loadu_ps(mask, a2 + o)
+            c02 = _mm512_fmadd_ps(w2, v0, c02); c12 = _mm512_fmadd_ps(w2, v1, c12)
+            c22 = _mm512_fmadd_ps(w2, v2, c22); c32 = _mm512_fmadd_ps(w2, v3, c32)
+            let w3 = _mm512_maskz_loadu_ps(mask, a3 + o)
+            c03 = _mm512_fmadd_ps(w3, v0, c03); c13 = _mm512_fmadd_ps(w3, v1, c13)
+            c23 = _mm512_fmadd_ps(w3, v2, c23); c33 = _mm512_fmadd_ps(w3, v3, c33)
+        }
+        store(pairs(pairs(sums(c00, c01, c02, c03), sums(c10, c11, c12, c13)),
+                    pairs(sums(c20, c21, c22, c23), sums(c30, c31, c32, c33))),
+              y: y, ldy: ldy, rows: rows, tokens: tokens, accumulate: accumulate)
+    }
+
+    /// A tile's 16 sums (lane 4·t + i: row i, token t) into `y` (added when `accumulate`), rows
+    /// < `rows` and tokens < `tokens` only.
+    @inline(__always)
+    static func store(_ sums: __m512, y: UnsafeMutablePointer<Float>, ldy: Int, rows: Int, tokens: Int, accumulate: Bool) {
         let rowMask = UInt32((1 << rows) - 1)
         for t in 0..<tokens {
             // Lanes 4·t ..< 4·t + rows, stored through a base 4·t floats before token t's row
