@@ -276,9 +276,8 @@ enum Gemm {
     /// The horizontal sums of four 8-lane vectors, as one 4-lane vector.
     @inline(__always) static func hsum4(_ a: __m256, _ b: __m256, _ c: __m256, _ d: __m256) -> SIMD4<Float> {
         let ab = _mm256_hadd_ps(a, b), cd = _mm256_hadd_ps(c, d)
-        let abcd = _mm256_hadd_ps(ab, cd)  // per 128-bit half: a, b, c, d partial sums
-        let s: SIMD8<Float> = unsafeBitCast(abcd, to: SIMD8<Float>.self)
-        return s.lowHalf + s.highHalf
+        let abcd = _mm256_hadd_ps(ab, cd)  // per 128-bit half: a, b, c, d partial sums (`__m256` is SIMD8<Float>)
+        return abcd.lowHalf + abcd.highHalf
     }
     #endif
 

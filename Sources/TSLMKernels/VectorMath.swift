@@ -35,16 +35,16 @@ enum VectorMath {
         // The same selections as below, with masks from sign bits and integer compares (Swift's
         // lane masks compile to scalar code; the float compare intrinsic is a C macro Swift
         // cannot import). x > t ⟺ t − x < 0 and x < t ⟺ x − t < 0 hold exactly in floats.
-        let xv: __m256 = unsafeBitCast(x, to: __m256.self)
+        let xv: __m256 = x  // `__m256` is SIMD8<Float>
         let above = _mm256_castsi256_ps(_mm256_srai_epi32(_mm256_castps_si256(_mm256_sub_ps(_mm256_set1_ps(88.722_84), xv)), 31))
         let below = _mm256_castsi256_ps(_mm256_srai_epi32(_mm256_castps_si256(_mm256_add_ps(xv, _mm256_set1_ps(103.972_08))), 31))
         let nan = _mm256_castsi256_ps(_mm256_cmpgt_epi32(_mm256_and_si256(_mm256_castps_si256(xv), _mm256_set1_epi32(0x7FFF_FFFF)),
                                                          _mm256_set1_epi32(0x7F80_0000)))
-        var out: __m256 = unsafeBitCast(result, to: __m256.self)
+        var out: __m256 = result
         out = _mm256_blendv_ps(out, _mm256_set1_ps(.infinity), above)
         out = _mm256_blendv_ps(out, _mm256_setzero_ps(), below)
         out = _mm256_blendv_ps(out, xv, nan)
-        return unsafeBitCast(out, to: SIMD8<Float>.self)
+        return out
         #else
         var r2 = result
         r2.replace(with: .infinity, where: x .> SIMD8(repeating: 88.722_84))
@@ -57,7 +57,7 @@ enum VectorMath {
     /// The lane-wise maximum of two NaN-free vectors (the generic `pointwiseMax` is not inlined).
     @inline(__always) static func max(_ a: SIMD8<Float>, _ b: SIMD8<Float>) -> SIMD8<Float> {
         #if arch(x86_64) && TSLM_X86_AVX2
-        unsafeBitCast(_mm256_max_ps(unsafeBitCast(a, to: __m256.self), unsafeBitCast(b, to: __m256.self)), to: SIMD8<Float>.self)
+        _mm256_max_ps(a, b)
         #else
         pointwiseMax(a, b)
         #endif
@@ -74,8 +74,7 @@ enum VectorMath {
     /// x clamped to [lo, hi] (NaN becomes lo on x86, stays NaN elsewhere: exp masks it anyway).
     @inline(__always) static func clamp(_ x: SIMD8<Float>, _ lo: Float, _ hi: Float) -> SIMD8<Float> {
         #if arch(x86_64) && TSLM_X86_AVX2
-        unsafeBitCast(_mm256_min_ps(_mm256_max_ps(unsafeBitCast(x, to: __m256.self), _mm256_set1_ps(lo)), _mm256_set1_ps(hi)),
-                      to: SIMD8<Float>.self)
+        _mm256_min_ps(_mm256_max_ps(x, _mm256_set1_ps(lo)), _mm256_set1_ps(hi))
         #else
         x.clamped(lowerBound: SIMD8(repeating: lo), upperBound: SIMD8(repeating: hi))
         #endif

@@ -23,7 +23,7 @@ public enum SoftmaxAVX512 {
             _mm512_mask_storeu_ps(x + i, mask, v)
             mx = _mm512_max_ps(mx, v)
         }
-        let m = unsafeBitCast(mx, to: SIMD16<Float>.self).max()
+        let m = mx.max()  // `__m512` is SIMD16<Float>
         let mv = _mm512_set1_ps(m)
         var acc = _mm512_setzero_ps()
         i = 0
@@ -38,7 +38,7 @@ public enum SoftmaxAVX512 {
             _mm512_mask_storeu_ps(x + i, mask, e)
             acc = _mm512_add_ps(acc, e)
         }
-        return (m, unsafeBitCast(acc, to: SIMD16<Float>.self).sum())
+        return (m, acc.sum())
     }
 
     /// eˣ for 16 floats: the range reduction and polynomial of `VectorMath.exp` (x = n·ln2 + r,
