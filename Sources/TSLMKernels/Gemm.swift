@@ -138,11 +138,14 @@ enum Gemm {
         let chunks = (width + 15) / 16
         let quadFloats = 64 * chunks
         let block = min(packedTokenBlock, (tokens.count + 3) / 4 * 4)
-        // `convert` stores aligned vectors.
-        let scratch = UnsafeMutableRawPointer.allocate(byteCount: 64 * chunks, alignment: 64)
-            .bindMemory(to: Float.self, capacity: 16 * chunks)
-        let wp = UnsafeMutableRawPointer.allocate(byteCount: 4 * (panelRows / 4) * quadFloats, alignment: 64)
-            .bindMemory(to: Float.self, capacity: (panelRows / 4) * quadFloats)
+        // f32 rows are read in place; other dtypes are converted (`convert` stores aligned
+        // vectors) and packed.
+        let inPlace = w.dtype == .f32
+        let scratchFloats = inPlace ? 16 : 16 * chunks, panelFloats = inPlace ? 16 : (panelRows / 4) * quadFloats
+        let scratch = UnsafeMutableRawPointer.allocate(byteCount: 4 * scratchFloats, alignment: 64)
+            .bindMemory(to: Float.self, capacity: scratchFloats)
+        let wp = UnsafeMutableRawPointer.allocate(byteCount: 4 * panelFloats, alignment: 64)
+            .bindMemory(to: Float.self, capacity: panelFloats)
         let xp = UnsafeMutableRawPointer.allocate(byteCount: 4 * (block / 4) * quadFloats, alignment: 64)
             .bindMemory(to: Float.self, capacity: (block / 4) * quadFloats)
         defer { scratch.deallocate(); wp.deallocate(); xp.deallocate() }
@@ -163,8 +166,8 @@ enum Gemm {
                             for c in 0..<ck { (quad + 64 * c).initialize(repeating: 0, count: 16) }
                         }
                     }
-                    if w.dtype == .f32 {
-                        // f32 rows (attention's keys among them) are read in place.
+                    if inPlace {
+                        // Attention's keys among them.
                         GemmPanelAVX512.multiplyRows(w.data + group.lowerBound * rowStride + 4 * k0, rowStride: rowStride,
                                                      rows: group.count, cols: kc, x: xp, quadFloats: quadFloats, tokens: nt,
                                                      y: y + t0 * ldy + group.lowerBound, ldy: ldy, accumulate: k0 > 0)

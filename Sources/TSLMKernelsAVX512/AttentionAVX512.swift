@@ -33,18 +33,9 @@ public enum AttentionAVX512 {
     static func scoreTile(_ k: UnsafePointer<Float>, keyStride: Int, dim: Int, q: UnsafePointer<Float>, ldq: Int, queries: Int,
                           s: UnsafeMutablePointer<Float>, lds: Int, _ m0: __mmask16, _ m1: __mmask16) {
         // Missing queries of a short tile repeat the first (their results are dropped).
-        let q0 = q
-        let q1 = queries > 1 ? q + 1 * ldq : q
-        let q2 = queries > 2 ? q + 2 * ldq : q
-        let q3 = queries > 3 ? q + 3 * ldq : q
-        let q4 = queries > 4 ? q + 4 * ldq : q
-        let q5 = queries > 5 ? q + 5 * ldq : q
-        let q6 = queries > 6 ? q + 6 * ldq : q
-        let q7 = queries > 7 ? q + 7 * ldq : q
-        let q8 = queries > 8 ? q + 8 * ldq : q
-        let q9 = queries > 9 ? q + 9 * ldq : q
-        let q10 = queries > 10 ? q + 10 * ldq : q
-        let q11 = queries > 11 ? q + 11 * ldq : q
+        let at = { (t: Int) in tileRow(q, t, ldq, queries) }
+        let (q0, q1, q2, q3, q4, q5) = (q, at(1), at(2), at(3), at(4), at(5))
+        let (q6, q7, q8, q9, q10, q11) = (at(6), at(7), at(8), at(9), at(10), at(11))
         var a0 = _mm512_setzero_ps(), b0 = _mm512_setzero_ps(), a1 = _mm512_setzero_ps(), b1 = _mm512_setzero_ps(), a2 = _mm512_setzero_ps(), b2 = _mm512_setzero_ps(), a3 = _mm512_setzero_ps(), b3 = _mm512_setzero_ps()
         var a4 = _mm512_setzero_ps(), b4 = _mm512_setzero_ps(), a5 = _mm512_setzero_ps(), b5 = _mm512_setzero_ps(), a6 = _mm512_setzero_ps(), b6 = _mm512_setzero_ps(), a7 = _mm512_setzero_ps(), b7 = _mm512_setzero_ps()
         var a8 = _mm512_setzero_ps(), b8 = _mm512_setzero_ps(), a9 = _mm512_setzero_ps(), b9 = _mm512_setzero_ps(), a10 = _mm512_setzero_ps(), b10 = _mm512_setzero_ps(), a11 = _mm512_setzero_ps(), b11 = _mm512_setzero_ps()
@@ -106,12 +97,9 @@ public enum AttentionAVX512 {
     @inline(__always)
     static func valueTile(_ p: UnsafePointer<Float>, ldp: Int, queries: Int, length: Int, values: UnsafeRawPointer, valueStride: Int,
                           half: Bool, out: UnsafeMutablePointer<Float>, ldo: Int) {
-        let p0 = p
-        let p1 = queries > 1 ? p + 1 * ldp : p
-        let p2 = queries > 2 ? p + 2 * ldp : p
-        let p3 = queries > 3 ? p + 3 * ldp : p
-        let p4 = queries > 4 ? p + 4 * ldp : p
-        let p5 = queries > 5 ? p + 5 * ldp : p
+        // Missing queries of a short tile repeat the first (their results are dropped).
+        let at = { (t: Int) in tileRow(p, t, ldp, queries) }
+        let (p0, p1, p2, p3, p4, p5) = (p, at(1), at(2), at(3), at(4), at(5))
         var c00 = _mm512_setzero_ps(), c01 = _mm512_setzero_ps(), c02 = _mm512_setzero_ps(), c03 = _mm512_setzero_ps()
         var c10 = _mm512_setzero_ps(), c11 = _mm512_setzero_ps(), c12 = _mm512_setzero_ps(), c13 = _mm512_setzero_ps()
         var c20 = _mm512_setzero_ps(), c21 = _mm512_setzero_ps(), c22 = _mm512_setzero_ps(), c23 = _mm512_setzero_ps()
@@ -156,6 +144,11 @@ public enum AttentionAVX512 {
 
     @inline(__always) static func store4(_ a: __m512, _ b: __m512, _ c: __m512, _ d: __m512, _ o: UnsafeMutablePointer<Float>) {
         _mm512_storeu_ps(o, a); _mm512_storeu_ps(o + 16, b); _mm512_storeu_ps(o + 32, c); _mm512_storeu_ps(o + 48, d)
+    }
+
+    /// Row t of a tile's queries, `stride` floats apart from `p`: the first row for t ≥ `count`.
+    @inline(__always) static func tileRow(_ p: UnsafePointer<Float>, _ t: Int, _ stride: Int, _ count: Int) -> UnsafePointer<Float> {
+        count > t ? p + t * stride : p
     }
 
     /// Lanes 0 ..< min(16, max(0, n)).

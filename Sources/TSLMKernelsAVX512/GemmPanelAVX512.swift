@@ -4,12 +4,13 @@ import _Builtin_intrinsics.intel
 /// The prefill GEMM's inner loops for CPUs with AVX-512: this module is compiled for AVX-512F
 /// (its code may use zmm registers anywhere), so it is only entered after `CPUFeatures` has
 /// found AVX-512 on the CPU and in the OS's saved state. `TSLMKernels.Gemm.runPacked` calls it
-/// once per packed weight panel.
+/// once per packed weight panel (`multiply`) or, for f32 rows read in place, per row group
+/// (`multiplyRows`).
 ///
 /// Measured per core (`tslm bench --kernels`, 1 thread, 128 tokens, f16 weights of the 1B
-/// shape), against ~168 GFLOP/s for bare 512-bit FMAs on the Xeon VM: 80–99 GFLOP/s unpacked
-/// (four row and four token pointers, and the `_mm256_hadd_ps` reduction below), 106–121
-/// packed.
+/// shape), against ~168 GFLOP/s for bare 512-bit FMAs on the Xeon VM, interleaved: 93–105
+/// GFLOP/s unpacked (four row and four token pointers, and the `_mm256_hadd_ps` reduction
+/// described at `pairs`), 102–113 packed.
 public enum GemmPanelAVX512 {
     /// Rows of weights per register tile.
     public static let tileRows = 4
@@ -26,44 +27,46 @@ public enum GemmPanelAVX512 {
     /// two pointers). Both hold whole quads, 64-byte aligned (rows and tokens past the last
     /// packed as zeros, their results dropped).
     public static func multiply(weights: UnsafePointer<Float>, x: UnsafePointer<Float>, chunks: Int, quadFloats: Int,
-                                      rows: Int, tokens: Int, y: UnsafeMutablePointer<Float>, ldy: Int, accumulate: Bool) {
+                                rows: Int, tokens: Int, y: UnsafeMutablePointer<Float>, ldy: Int, accumulate: Bool) {
         var t = 0
         while t < tokens {
             let xq = x + (t / 4) * quadFloats
             var i = 0
             while i < rows {
-                tile(weights + (i / 4) * quadFloats, xq, chunks: chunks, y: y + t * ldy + i, ldy: ldy,
-                           rows: min(tileRows, rows - i), tokens: min(tileTokens, tokens - t), accumulate: accumulate)
+                let w = weights + (i / 4) * quadFloats
+                tile(xq, chunks: chunks, y: y + t * ldy + i, ldy: ldy, rows: min(tileRows, rows - i),
+                     tokens: min(tileTokens, tokens - t), accumulate: accumulate) { c, r in _mm512_load_ps(w + 64 * c + 16 * r) }
                 i += tileRows
             }
             t += tileTokens
         }
     }
 
+    /// One 4 × 4 tile over `chunks` chunks of 16 columns: the 4 tokens' chunk c from the packed
+    /// quad `x`, row r's chunk c from `weight(c, r)` (packed or in place), 16 accumulators, the
+    /// sums stored by `store`.
     @inline(__always)
-    static func tile(_ w: UnsafePointer<Float>, _ x: UnsafePointer<Float>, chunks: Int, y: UnsafeMutablePointer<Float>,
-                           ldy: Int, rows: Int, tokens: Int, accumulate: Bool) {
+    static func tile(_ x: UnsafePointer<Float>, chunks: Int, y: UnsafeMutablePointer<Float>, ldy: Int, rows: Int, tokens: Int,
+                     accumulate: Bool, weight: (_ chunk: Int, _ row: Int) -> __m512) {
         var c00 = _mm512_setzero_ps(), c01 = _mm512_setzero_ps(), c02 = _mm512_setzero_ps(), c03 = _mm512_setzero_ps()
         var c10 = _mm512_setzero_ps(), c11 = _mm512_setzero_ps(), c12 = _mm512_setzero_ps(), c13 = _mm512_setzero_ps()
         var c20 = _mm512_setzero_ps(), c21 = _mm512_setzero_ps(), c22 = _mm512_setzero_ps(), c23 = _mm512_setzero_ps()
         var c30 = _mm512_setzero_ps(), c31 = _mm512_setzero_ps(), c32 = _mm512_setzero_ps(), c33 = _mm512_setzero_ps()
-        var pw = w, px = x
-        for _ in 0..<chunks {
+        for c in 0..<chunks {
+            let px = x + 64 * c
             let v0 = _mm512_load_ps(px), v1 = _mm512_load_ps(px + 16), v2 = _mm512_load_ps(px + 32), v3 = _mm512_load_ps(px + 48)
-            let w0 = _mm512_load_ps(pw)
+            let w0 = weight(c, 0)
             c00 = _mm512_fmadd_ps(w0, v0, c00); c10 = _mm512_fmadd_ps(w0, v1, c10)
             c20 = _mm512_fmadd_ps(w0, v2, c20); c30 = _mm512_fmadd_ps(w0, v3, c30)
-            let w1 = _mm512_load_ps(pw + 16)
+            let w1 = weight(c, 1)
             c01 = _mm512_fmadd_ps(w1, v0, c01); c11 = _mm512_fmadd_ps(w1, v1, c11)
             c21 = _mm512_fmadd_ps(w1, v2, c21); c31 = _mm512_fmadd_ps(w1, v3, c31)
-            let w2 = _mm512_load_ps(pw + 32)
+            let w2 = weight(c, 2)
             c02 = _mm512_fmadd_ps(w2, v0, c02); c12 = _mm512_fmadd_ps(w2, v1, c12)
             c22 = _mm512_fmadd_ps(w2, v2, c22); c32 = _mm512_fmadd_ps(w2, v3, c32)
-            let w3 = _mm512_load_ps(pw + 48)
+            let w3 = weight(c, 3)
             c03 = _mm512_fmadd_ps(w3, v0, c03); c13 = _mm512_fmadd_ps(w3, v1, c13)
             c23 = _mm512_fmadd_ps(w3, v2, c23); c33 = _mm512_fmadd_ps(w3, v3, c33)
-            pw += 64
-            px += 64
         }
         store(pairs(pairs(sums(c00, c01, c02, c03), sums(c10, c11, c12, c13)),
                     pairs(sums(c20, c21, c22, c23), sums(c30, c31, c32, c33))),
@@ -89,42 +92,14 @@ public enum GemmPanelAVX512 {
                 let r1 = i + 1 < rows ? r0 + rowStride : r0
                 let r2 = i + 2 < rows ? r0 + 2 * rowStride : r0
                 let r3 = i + 3 < rows ? r0 + 3 * rowStride : r0
-                rowTile(r0, r1, r2, r3, xq, chunks: chunks, tail: tail, y: y + t * ldy + i, ldy: ldy,
-                        rows: min(tileRows, rows - i), tokens: min(tileTokens, tokens - t), accumulate: accumulate)
+                tile(xq, chunks: chunks, y: y + t * ldy + i, ldy: ldy, rows: min(tileRows, rows - i),
+                     tokens: min(tileTokens, tokens - t), accumulate: accumulate) { c, r in
+                    _mm512_maskz_loadu_ps(c == chunks - 1 ? tail : 0xFFFF, (r == 0 ? r0 : r == 1 ? r1 : r == 2 ? r2 : r3) + 64 * c)
+                }
                 i += tileRows
             }
             t += tileTokens
         }
-    }
-
-    @inline(__always)
-    static func rowTile(_ a0: UnsafeRawPointer, _ a1: UnsafeRawPointer, _ a2: UnsafeRawPointer, _ a3: UnsafeRawPointer,
-                        _ x: UnsafePointer<Float>, chunks: Int, tail: __mmask16, y: UnsafeMutablePointer<Float>,
-                        ldy: Int, rows: Int, tokens: Int, accumulate: Bool) {
-        var c00 = _mm512_setzero_ps(), c01 = _mm512_setzero_ps(), c02 = _mm512_setzero_ps(), c03 = _mm512_setzero_ps()
-        var c10 = _mm512_setzero_ps(), c11 = _mm512_setzero_ps(), c12 = _mm512_setzero_ps(), c13 = _mm512_setzero_ps()
-        var c20 = _mm512_setzero_ps(), c21 = _mm512_setzero_ps(), c22 = _mm512_setzero_ps(), c23 = _mm512_setzero_ps()
-        var c30 = _mm512_setzero_ps(), c31 = _mm512_setzero_ps(), c32 = _mm512_setzero_ps(), c33 = _mm512_setzero_ps()
-        for c in 0..<chunks {
-            let mask: __mmask16 = c == chunks - 1 ? tail : 0xFFFF
-            let px = x + 64 * c, o = 64 * c
-            let v0 = _mm512_load_ps(px), v1 = _mm512_load_ps(px + 16), v2 = _mm512_load_ps(px + 32), v3 = _mm512_load_ps(px + 48)
-            let w0 = _mm512_maskz_loadu_ps(mask, a0 + o)
-            c00 = _mm512_fmadd_ps(w0, v0, c00); c10 = _mm512_fmadd_ps(w0, v1, c10)
-            c20 = _mm512_fmadd_ps(w0, v2, c20); c30 = _mm512_fmadd_ps(w0, v3, c30)
-            let w1 = _mm512_maskz_loadu_ps(mask, a1 + o)
-            c01 = _mm512_fmadd_ps(w1, v0, c01); c11 = _mm512_fmadd_ps(w1, v1, c11)
-            c21 = _mm512_fmadd_ps(w1, v2, c21); c31 = _mm512_fmadd_ps(w1, v3, c31)
-            let w2 = _mm512_maskz_loadu_ps(mask, a2 + o)
-            c02 = _mm512_fmadd_ps(w2, v0, c02); c12 = _mm512_fmadd_ps(w2, v1, c12)
-            c22 = _mm512_fmadd_ps(w2, v2, c22); c32 = _mm512_fmadd_ps(w2, v3, c32)
-            let w3 = _mm512_maskz_loadu_ps(mask, a3 + o)
-            c03 = _mm512_fmadd_ps(w3, v0, c03); c13 = _mm512_fmadd_ps(w3, v1, c13)
-            c23 = _mm512_fmadd_ps(w3, v2, c23); c33 = _mm512_fmadd_ps(w3, v3, c33)
-        }
-        store(pairs(pairs(sums(c00, c01, c02, c03), sums(c10, c11, c12, c13)),
-                    pairs(sums(c20, c21, c22, c23), sums(c30, c31, c32, c33))),
-              y: y, ldy: ldy, rows: rows, tokens: tokens, accumulate: accumulate)
     }
 
     /// A tile's 16 sums (lane 4·t + i: row i, token t) into `y` (added when `accumulate`), rows
