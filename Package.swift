@@ -68,7 +68,7 @@ let package = Package(
         // cpuid / XCR0 reading for the kernels' CPU check (no tslm_ symbols: kept local).
         .target(name: "CCPUFeatures"),
         .target(name: "TSLMKernelsAVX512", swiftSettings: avx512Settings + runtimeSettings),
-        .target(name: "TSLMKernelsVNNI", swiftSettings: vnniSettings + runtimeSettings),
+        .target(name: "TSLMKernelsVNNI", dependencies: ["CCPUFeatures"], swiftSettings: vnniSettings + runtimeSettings),
         .target(name: "TSLMKernels", dependencies: ["TSLMFormat", "CCPUFeatures", "TSLMKernelsAVX512", "TSLMKernelsVNNI"],
                 swiftSettings: kernelSettings + runtimeSettings),
         // `swift run -c release TSLMKernelsBench [rows] [cols] [tokens]`: kernel GB/s and GFLOP/s.

@@ -149,6 +149,19 @@ enum IntegerGemm {
         let blocks = w.blocksPerRow
         if rows.count < panelRows { out.initializeMemory(as: UInt8.self, repeating: 0, count: blocks * blockBytes) }
         let q4 = w.dtype == .q4_0
+        if q4, let il = w.interleaved, rows.count == panelRows, rows.lowerBound % panelRows == 0 {
+            // The same blocks from the repacked copy (decode's), so the stored pages stay out.
+            let g = rows.lowerBound / panelRows
+            for i in 0..<panelRows {
+                var o = out + 4 * i
+                for b in 0..<blocks {
+                    let (d, a, c) = il.block(group: g, row: i, b)
+                    packQ4(scale: d, a, c, into: o)
+                    o += blockBytes
+                }
+            }
+            return
+        }
         let weightBlockBytes = q4 ? BlockQ4_0.byteCount : BlockQ8_0.byteCount
         for i in 0..<rows.count {
             let row = w.row(rows.lowerBound + i)
@@ -156,28 +169,35 @@ enum IntegerGemm {
             for b in 0..<blocks {
                 let block = row + b * weightBlockBytes
                 let qs = block + 2  // after the f16 scale, in both block types
-                o.storeBytes(of: scale(block.loadUnaligned(as: UInt16.self)), toByteOffset: scaleOffset, as: Float.self)
                 if q4 {
-                    // Nibble − 8 as a signed byte, 8 bytes per 64-bit word: elements 0–15 are
-                    // the low nibbles, 16–31 the high ones.
-                    let a = qs.loadUnaligned(as: UInt64.self), c = qs.loadUnaligned(fromByteOffset: 8, as: UInt64.self)
-                    let nibbles = 0x0F0F_0F0F_0F0F_0F0F as UInt64
-                    let lo0 = a & nibbles, lo1 = c & nibbles, hi0 = (a >> 4) & nibbles, hi1 = (c >> 4) & nibbles
-                    storeGroups(centered(lo0), o)
-                    storeGroups(centered(lo1), o + 128)
-                    storeGroups(centered(hi0), o + 256)
-                    storeGroups(centered(hi1), o + 384)
-                    // Σ nibbles: each word's byte sum (≤ 8 · 15) lands in its top byte.
-                    let bytesum = { (v: UInt64) -> Int32 in Int32(truncatingIfNeeded: (v &* 0x0101_0101_0101_0101) >> 56) }
-                    let sum = bytesum(lo0) + bytesum(lo1) + bytesum(hi0) + bytesum(hi1) - 256
-                    o.storeBytes(of: -128 * sum, toByteOffset: sumOffset, as: Int32.self)
+                    packQ4(scale: block.loadUnaligned(as: UInt16.self), qs.loadUnaligned(as: UInt64.self),
+                           qs.loadUnaligned(fromByteOffset: 8, as: UInt64.self), into: o)
                 } else {
+                    o.storeBytes(of: scale(block.loadUnaligned(as: UInt16.self)), toByteOffset: scaleOffset, as: Float.self)
                     for g in 0..<8 { o.storeBytes(of: qs.loadUnaligned(fromByteOffset: 4 * g, as: UInt32.self), toByteOffset: 64 * g, as: UInt32.self) }
                     o.storeBytes(of: -128 * signedByteSum(qs), toByteOffset: sumOffset, as: Int32.self)
                 }
                 o += blockBytes
             }
         }
+    }
+
+    /// One row's slot (at `o`) of a packed bytes block from a q4_0 block: its scale's bits and
+    /// its 16 bytes of nibbles as two little-endian words.
+    @inline(__always) static func packQ4(scale d: UInt16, _ a: UInt64, _ c: UInt64, into o: UnsafeMutableRawPointer) {
+        o.storeBytes(of: scale(d), toByteOffset: scaleOffset, as: Float.self)
+        // Nibble − 8 as a signed byte, 8 bytes per 64-bit word: elements 0–15 are the low
+        // nibbles, 16–31 the high ones.
+        let nibbles = 0x0F0F_0F0F_0F0F_0F0F as UInt64
+        let lo0 = a & nibbles, lo1 = c & nibbles, hi0 = (a >> 4) & nibbles, hi1 = (c >> 4) & nibbles
+        storeGroups(centered(lo0), o)
+        storeGroups(centered(lo1), o + 128)
+        storeGroups(centered(hi0), o + 256)
+        storeGroups(centered(hi1), o + 384)
+        // Σ nibbles: each word's byte sum (≤ 8 · 15) lands in its top byte.
+        let bytesum = { (v: UInt64) -> Int32 in Int32(truncatingIfNeeded: (v &* 0x0101_0101_0101_0101) >> 56) }
+        let sum = bytesum(lo0) + bytesum(lo1) + bytesum(hi0) + bytesum(hi1) - 256
+        o.storeBytes(of: -128 * sum, toByteOffset: sumOffset, as: Int32.self)
     }
 
     /// Each byte n (a nibble, 0...15) of `v` as the signed byte n − 8: n + 0x78 never carries

@@ -47,6 +47,15 @@ extension Kernels {
     /// turns it off, to measure the difference); tests set it to check both paths.
     nonisolated(unsafe) public static var integerGemm: Bool = integerGemmAvailable
 
+    /// Whether `WeightMatrix.interleavingRows()` (so the model loader) repacks q4_0 matrices
+    /// 16 rows at a time (`InterleavedQ4_0`) for the VNNI row dots of decoding: where this build
+    /// and the CPU have AVX-512 VNNI, unless `TSLM_Q4_0_INTERLEAVE=0` is set (to measure the
+    /// difference); tests turn it off and on to check both paths.
+    nonisolated(unsafe) public static var interleavedQ4_0: Bool = {
+        if let v = getenv("TSLM_Q4_0_INTERLEAVE"), String(cString: v) == "0" { return false }
+        return integerGemmAvailable
+    }()
+
     /// Whether this build and CPU can run the integer GEMM's VNNI kernels.
     public static var integerGemmAvailable: Bool {
         #if TSLM_X86_AVX2
@@ -167,7 +176,10 @@ extension Kernels {
             }
         }
         let grain = max(1, parallelThresholdBytes / max(1, w0.rowBytes * min(n, matmulTile)))
-        if let pool { pool.parallelFor(total, grain: grain, body) } else { body(0..<total) }
+        // Repacked q4_0 matrices are split between the threads in whole groups of 16 rows.
+        let unit = narrow != nil && ws.allSatisfy({ $0.interleaved != nil }) ? InterleavedQ4_0.groupRows : 1
+        guard let pool else { return body(0..<total) }
+        pool.parallelFor(total / unit, grain: max(1, grain / unit)) { body(($0.lowerBound * unit)..<($0.upperBound * unit)) }
     }
 
     /// Rows `rows` of one matrix on the calling thread, in tiles of `matmulTile` tokens (each
@@ -177,6 +189,17 @@ extension Kernels {
     static func rowDots(_ w: WeightMatrix, rows range: Range<Int>, _ x: UnsafePointer<Float>, n: Int, _ y: UnsafeMutablePointer<Float>,
                         narrow: QuantizedActivations?, wide: WideQuantizedActivations?) {
         let rows = w.rows, cols = w.cols, blocks = w.blocksPerRow
+        if let il = w.interleaved, let act = narrow {
+            // Whole groups of 16 rows from the repacked copy, any other rows as stored.
+            let g0 = (range.lowerBound + 15) / 16, g1 = max(g0, range.upperBound / 16)
+            il.multiply(groups: g0..<g1, act, tokens: 0..<n, y, ldy: rows)
+            var stored = w
+            stored.interleaved = nil
+            let head = range.lowerBound..<min(range.upperBound, 16 * g0), tail = max(range.lowerBound, 16 * g1)..<range.upperBound
+            if !head.isEmpty { rowDots(stored, rows: head, x, n: n, y, narrow: narrow, wide: wide) }
+            if !tail.isEmpty { rowDots(stored, rows: tail, x, n: n, y, narrow: narrow, wide: wide) }
+            return
+        }
         var t0 = 0
         while t0 < n {
             let t1 = min(n, t0 + matmulTile)

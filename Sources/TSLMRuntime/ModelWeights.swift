@@ -21,7 +21,11 @@ public final class ModelWeights: @unchecked Sendable {
         }
         let data = try file.tensorData(e)
         keepAlive.append(data)
-        return WeightMatrix(dtype: e.dtype, rows: rows, cols: cols, data: data.bytes.baseAddress!)
+        let m = WeightMatrix(dtype: e.dtype, rows: rows, cols: cols, data: data.bytes.baseAddress!).interleavingRows()
+        // Decode and prefill read the repacked copy: the stored pages that the repacking touched
+        // can leave memory (they come back from the file if anything reads them again).
+        if m.interleaved != nil { file.release(e) }
+        return m
     }
 
     /// A vector of `count` values decoded to f32 (any float dtype; shape [count]).

@@ -1,0 +1,59 @@
+import XCTest
+import TSLMFormat
+@testable import TSLMKernels
+import TSLMTestSupport
+
+/// The q4_0 rows repacked 16 at a time (`InterleavedQ4_0`, AVX-512 VNNI row dots of decoding and
+/// the prefill GEMM's packing from them) against the scalar twin,
+/// `Reference.matmulQuantizedActivations`, and against the stored rows.
+extension MatrixKernelTests {
+    func testInterleavedQ4_0MatchesQuantizedReference() throws {
+        try XCTSkipUnless(Kernels.integerGemmAvailable, "this CPU or build has no AVX-512 VNNI")
+        var rng = SplitMix64(seed: 61)
+        // One group, one block; several groups and long rows; token counts for the row dots
+        // (below `gemmMinTokens`) and for the GEMM; unaligned stored rows.
+        let cases: [(Int, Int, Int)] = [(16, 32, 1), (32, 576, 1), (48, 1536, 3), (160, 96, 7), (64, 2048, 1), (32, 64, 40), (48, 96, 12)]
+        for (rows, cols, n) in cases {
+            let m = TestMatrix(random: &rng, dtype: .q4_0, rows: rows, cols: cols, offset: Int(rng.next() % 3))
+            let w = m.matrix.interleavingRows()
+            XCTAssertNotNil(w.interleaved, "\(rows)x\(cols)")
+            var x = rng.floats(n * cols, scale: 2)
+            for i in 0..<(n * cols) where (i / 32) % 5 == 3 { x[i] *= 300 }
+            for i in 0..<32 { x[i] = 0 }
+            var want = [Float](repeating: 0, count: n * rows)
+            Reference.matmulQuantizedActivations(m.matrix, x, n: n, &want)
+            var mag = [Float]()
+            for i in 0..<n { mag += magnitudes(m, Array(x[(i * cols)..<((i + 1) * cols)])) }
+            for pool in Self.pools {
+                var y = [Float](repeating: .nan, count: n * rows)
+                Kernels.matmul(w, x, n: n, &y, pool: pool)
+                assertClose(y, want, scale: mag, tolerance: Tolerance.sameQuantization,
+                            "interleaved q4_0 \(rows)x\(cols) n=\(n) \(pool.threads)t")
+            }
+        }
+    }
+
+    func testInterleavedQ4_0KeepsTheStoredBlocks() throws {
+        try XCTSkipUnless(Kernels.integerGemmAvailable, "this CPU or build has no AVX-512 VNNI")
+        var rng = SplitMix64(seed: 67)
+        let m = TestMatrix(random: &rng, dtype: .q4_0, rows: 32, cols: 96, offset: 1)
+        let il = try XCTUnwrap(InterleavedQ4_0(m.matrix))
+        XCTAssertEqual(il.groups, 2)
+        XCTAssertEqual(il.blocks, 3)
+        for r in 0..<32 {
+            for b in 0..<3 {
+                let stored = m.matrix.row(r) + BlockQ4_0.byteCount * b
+                let (scale, low, high) = il.block(group: r / 16, row: r % 16, b)
+                XCTAssertEqual(scale, stored.loadUnaligned(as: UInt16.self))
+                XCTAssertEqual(low, stored.loadUnaligned(fromByteOffset: 2, as: UInt64.self))
+                XCTAssertEqual(high, stored.loadUnaligned(fromByteOffset: 10, as: UInt64.self))
+            }
+        }
+        // Shapes it does not take: not q4_0, rows not a multiple of 16.
+        XCTAssertNil(InterleavedQ4_0(TestMatrix(random: &rng, dtype: .q8_0, rows: 16, cols: 32, offset: 0).matrix))
+        XCTAssertNil(InterleavedQ4_0(TestMatrix(random: &rng, dtype: .q4_0, rows: 17, cols: 32, offset: 0).matrix))
+        Kernels.interleavedQ4_0 = false
+        defer { Kernels.interleavedQ4_0 = true }
+        XCTAssertNil(m.matrix.interleavingRows().interleaved)
+    }
+}
