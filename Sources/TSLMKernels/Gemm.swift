@@ -138,9 +138,11 @@ enum Gemm {
         let chunks = (width + 15) / 16
         let quadFloats = 64 * chunks
         let block = min(packedTokenBlock, (tokens.count + 3) / 4 * 4)
-        // f32 rows are read in place; other dtypes are converted (`convert` stores aligned
-        // vectors) and packed.
-        let inPlace = w.dtype == .f32
+        // f32 rows are read in place, and so are f16 rows of whole chunks that meet one quad of
+        // tokens (each chunk is converted once either way); other dtypes are converted
+        // (`convert` stores aligned vectors) and packed.
+        let half = w.dtype == .f16 && tokens.count <= GemmPanelAVX512.tileTokens && cols % 32 == 0
+        let inPlace = w.dtype == .f32 || half
         let scratchFloats = inPlace ? 16 : 16 * chunks, panelFloats = inPlace ? 16 : (panelRows / 4) * quadFloats
         let scratch = UnsafeMutableRawPointer.allocate(byteCount: 4 * scratchFloats, alignment: 64)
             .bindMemory(to: Float.self, capacity: scratchFloats)
@@ -168,7 +170,7 @@ enum Gemm {
                     }
                     if inPlace {
                         // Attention's keys among them.
-                        GemmPanelAVX512.multiplyRows(w.data + group.lowerBound * rowStride + 4 * k0, rowStride: rowStride,
+                        GemmPanelAVX512.multiplyRows(w.data + group.lowerBound * rowStride + (half ? 2 : 4) * k0, half: half, rowStride: rowStride,
                                                      rows: group.count, cols: kc, x: xp, quadFloats: quadFloats, tokens: nt,
                                                      y: y + t0 * ldy + group.lowerBound, ldy: ldy, accumulate: k0 > 0)
                         k0 += kc

@@ -4,8 +4,8 @@ import _Builtin_intrinsics.intel
 /// The prefill GEMM's inner loops for CPUs with AVX-512: this module is compiled for AVX-512F
 /// (its code may use zmm registers anywhere), so it is only entered after `CPUFeatures` has
 /// found AVX-512 on the CPU and in the OS's saved state. `TSLMKernels.Gemm.runPacked` calls it
-/// once per packed weight panel (`multiply`) or, for f32 rows read in place, per row group
-/// (`multiplyRows`).
+/// once per packed weight panel (`multiply`) or, for f32 (and f16) rows read in place, per row
+/// group (`multiplyRows`).
 ///
 /// Measured per core (`tslm bench --kernels`, 1 thread, 128 tokens, f16 weights of the 1B
 /// shape), against ~168 GFLOP/s for bare 512-bit FMAs on the Xeon VM, interleaved: 93–105
@@ -76,10 +76,15 @@ public enum GemmPanelAVX512 {
     /// As `multiply`, with f32 weight rows read in place rather than packed: row i's `cols`
     /// floats at `weights + i·rowStride` bytes (any alignment; the last chunk's columns past
     /// `cols` are masked off, so nothing past a row is read). For rows with no reuse to pay for
-    /// a packing copy: attention's keys in decode, a few tokens at a time.
-    public static func multiplyRows(_ weights: UnsafeRawPointer, rowStride: Int, rows: Int, cols: Int, x: UnsafePointer<Float>,
+    /// a packing copy: attention's keys in decode, a few tokens at a time. With `half`, the rows
+    /// are f16 and `cols` a multiple of 16 (`multiplyHalfRows`).
+    public static func multiplyRows(_ weights: UnsafeRawPointer, half: Bool = false, rowStride: Int, rows: Int, cols: Int, x: UnsafePointer<Float>,
                                     quadFloats: Int, tokens: Int, y: UnsafeMutablePointer<Float>, ldy: Int, accumulate: Bool) {
         guard cols > 0 else { return }
+        if half {
+            return multiplyHalfRows(weights, rowStride: rowStride, rows: rows, chunks: cols / 16, x: x, quadFloats: quadFloats,
+                                    tokens: tokens, y: y, ldy: ldy, accumulate: accumulate)
+        }
         let chunks = (cols + 15) / 16
         let tail = __mmask16(truncatingIfNeeded: cols % 16 == 0 ? 0xFFFF : (1 << (cols % 16)) - 1)
         var t = 0
@@ -95,6 +100,30 @@ public enum GemmPanelAVX512 {
                 tile(xq, chunks: chunks, y: y + t * ldy + i, ldy: ldy, rows: min(tileRows, rows - i),
                      tokens: min(tileTokens, tokens - t), accumulate: accumulate) { c, r in
                     _mm512_maskz_loadu_ps(c == chunks - 1 ? tail : 0xFFFF, (r == 0 ? r0 : r == 1 ? r1 : r == 2 ? r2 : r3) + 64 * c)
+                }
+                i += tileRows
+            }
+            t += tileTokens
+        }
+    }
+
+    /// `multiplyRows` for f16 rows of `chunks` whole chunks of 16 columns, each converted as it
+    /// is loaded: what packing would convert, without the copies, where every row meets a
+    /// single quad of tokens (attention's keys in decode).
+    static func multiplyHalfRows(_ weights: UnsafeRawPointer, rowStride: Int, rows: Int, chunks: Int, x: UnsafePointer<Float>,
+                                 quadFloats: Int, tokens: Int, y: UnsafeMutablePointer<Float>, ldy: Int, accumulate: Bool) {
+        var t = 0
+        while t < tokens {
+            let xq = x + (t / 4) * quadFloats
+            var i = 0
+            while i < rows {
+                let r0 = weights + i * rowStride
+                let r1 = i + 1 < rows ? r0 + rowStride : r0
+                let r2 = i + 2 < rows ? r0 + 2 * rowStride : r0
+                let r3 = i + 3 < rows ? r0 + 3 * rowStride : r0
+                tile(xq, chunks: chunks, y: y + t * ldy + i, ldy: ldy, rows: min(tileRows, rows - i),
+                     tokens: min(tileTokens, tokens - t), accumulate: accumulate) { c, r in
+                    _mm512_cvtph_ps(((r == 0 ? r0 : r == 1 ? r1 : r == 2 ? r2 : r3) + 32 * c).loadUnaligned(as: __m256i.self))
                 }
                 i += tileRows
             }

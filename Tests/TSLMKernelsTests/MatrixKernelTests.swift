@@ -167,6 +167,9 @@ final class MatrixKernelTests: XCTestCase {
             // The packed AVX-512 loop nest's blocks: more than one row group (128 rows) and token
             // block (128 tokens), each with a tail that fills no whole quad, over two column panels.
             (.f16, 133, 1568, 131),
+            // f16 rows read in place (at most one quad of tokens, whole chunks): attention's keys
+            // in decode; rows that fill no whole quad, over one and over three column panels.
+            (.f16, 7, 64, 3), (.f16, 130, 1600, 4), (.f16, 9, 64, 1),
         ]
         // Both inner loops where the CPU has AVX-512 (the AVX2 / portable one everywhere).
         defer { Kernels.gemmAVX512 = Kernels.gemmAVX512Available }
