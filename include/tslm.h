@@ -42,7 +42,7 @@ extern "C" {
 /* ------------------------------------------------------------------------------------------ */
 
 /** The ABI version this header describes; tslm_abi_version() returns the library's. */
-#define TSLM_ABI_VERSION 2
+#define TSLM_ABI_VERSION 3
 
 #define TSLM_OK                      0
 #define TSLM_ERR_IO                 -1  /* a file could not be opened, read or written */
@@ -203,12 +203,17 @@ TSLM_API int32_t tslm_chat_apply_template(const tslm_model *model, const tslm_ch
 
 typedef struct tslm_session tslm_session;
 
+/* How a session stores keys and values (tslm_session_params.kv_type). */
+#define TSLM_KV_AUTO 0  /* f16 where the model's weight matrices are quantized, f32 where they are floats */
+#define TSLM_KV_F32  1
+#define TSLM_KV_F16  2  /* half the memory; faster to read over long contexts */
+
 typedef struct tslm_session_params {
     int32_t context_length;   /* tokens (positions) the session holds; 0 = the model's default */
-    bool    kv_f16;           /* store keys and values as f16 (half the memory) */
+    int32_t kv_type;          /* TSLM_KV_AUTO (0), TSLM_KV_F32 or TSLM_KV_F16 */
 } tslm_session_params;
 
-/** Defaults: context_length 0, kv_f16 false. */
+/** Defaults: context_length 0, kv_type TSLM_KV_AUTO. */
 TSLM_API tslm_session_params tslm_session_default_params(void);
 
 /** Creates a session (its KV cache) on a model. Free it with tslm_session_free. */

@@ -9,7 +9,7 @@ let maxSeriesValues = 1 << 28
 
 @c @implementation
 public func tslm_session_default_params() -> tslm_session_params {
-    tslm_session_params(context_length: 0, kv_f16: false)
+    tslm_session_params(context_length: 0, kv_type: TSLM_KV_AUTO)
 }
 
 @c @implementation
@@ -23,7 +23,14 @@ public func tslm_session_new(_ model: OpaquePointer!, _ params: tslm_session_par
             throw CAPIError.invalid("params.context_length", "\(params.context_length) must be ≥ 0 (0 = the model's default)")
         }
         let context = params.context_length == 0 ? m.defaultContext : Int(params.context_length)
-        let session = try TextSession(m.loaded, contextLength: context, halfCache: params.kv_f16, pool: m.pool)
+        let kv: KVPrecision
+        switch params.kv_type {
+        case TSLM_KV_AUTO: kv = .auto
+        case TSLM_KV_F32: kv = .f32
+        case TSLM_KV_F16: kv = .f16
+        default: throw CAPIError.invalid("params.kv_type", "\(params.kv_type) is not TSLM_KV_AUTO (0), TSLM_KV_F32 (1) or TSLM_KV_F16 (2)")
+        }
+        let session = try TextSession(m.loaded, contextLength: context, kv: kv, pool: m.pool)
         let s = SessionHandle(model: m, session: session)
         let h = handle(s)
         let modelKey = key(handle(m))

@@ -51,7 +51,10 @@ struct Bench: ParsableCommand {
     @Option(name: .shortAndLong, help: "Worker threads.")
     var threads: Int = activeProcessorCount()
 
-    @Flag(name: .long, help: "Use an f16 KV cache.")
+    @Option(name: .customLong("kv"), help: "KV cache precision: auto (f16 for quantized weights, f32 for float ones), f32 or f16.")
+    var kv: KVPrecision = .auto
+
+    @Flag(name: .long, help: "Same as --kv f16.")
     var halfCache = false
 
     func run() throws {
@@ -68,7 +71,8 @@ struct Bench: ParsableCommand {
             let m = try BackboneRegistry.load(file)
             let c = m.config
             let pool = ThreadPool(threads: threads)
-            let cache = try m.makeCache(capacity: p + n, half: halfCache)
+            let half = (halfCache ? KVPrecision.f16 : kv).isHalf(for: file)
+            let cache = try m.makeCache(capacity: p + n, half: half)
             var state: UInt64 = 42
             let ids: [Int32] = (0..<(p + n)).map { _ in
                 state = state &* 6364136223846793005 &+ 1442695040888963407
@@ -98,7 +102,7 @@ struct Bench: ParsableCommand {
             let dtypes = Set(file.tensors.filter { $0.shape.count == 2 }.map(\.dtype.description)).sorted().joined(separator: "+")
             var usage = rusage()
             getrusage(RUSAGE_SELF.rawValue, &usage)
-            print("model \(model) (\(c.architecture), \(dtypes), \(String(cFormat: "%.1f", Double(file.fileSize) / 1e6)) MB) threads \(threads)")
+            print("model \(model) (\(c.architecture), \(dtypes), \(String(cFormat: "%.1f", Double(file.fileSize) / 1e6)) MB) threads \(threads) kv \(half ? "f16" : "f32")")
             print(String(cFormat: "pp%ld %.1f tok/s | tg%ld %.1f tok/s | peak RSS %.2f GiB", p, median(pp), n, n > 0 ? median(tg) : 0,
                          Double(usage.ru_maxrss) * 1024 / Double(1 << 30)))
         }

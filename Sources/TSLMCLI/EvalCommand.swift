@@ -38,6 +38,9 @@ struct Eval: ParsableCommand {
     @Option(name: .shortAndLong, help: "Worker threads (default: all cores).")
     var threads: Int = activeProcessorCount()
 
+    @Option(name: .customLong("kv"), help: "KV cache precision: auto (f16 for quantized weights, f32 for float ones), f32 or f16.")
+    var kv: KVPrecision = .auto
+
     @Option(name: .long, help: "Evaluate only the first N recordings.")
     var limit: Int?
 
@@ -88,7 +91,7 @@ struct Eval: ParsableCommand {
             guard loaded.kind == .classifier else {
                 throw RuntimeError.wrongKind(operation: "tslm eval", kind: loaded.kind.rawValue)
             }
-            let session = try TextSession(loaded, pool: ThreadPool(threads: threads))
+            let session = try TextSession(loaded, kv: kv, pool: ThreadPool(threads: threads))
             var golds: [String] = [], preds: [String] = []
             let t0 = ContinuousClock.now
             var generated = 0

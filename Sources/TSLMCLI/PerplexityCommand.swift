@@ -58,6 +58,9 @@ struct Perplexity: ParsableCommand {
     @Option(name: .shortAndLong, help: "Worker threads (default: all cores).")
     var threads: Int = activeProcessorCount()
 
+    @Option(name: .customLong("kv"), help: "KV cache precision: auto (f16 for quantized weights, f32 for float ones), f32 or f16.")
+    var kv: KVPrecision = .auto
+
     @Option(name: .customLong("save-logits"), help: "Write the scored log-probabilities to this file (a reference for --kl-divergence).")
     var saveLogits: String?
 
@@ -85,7 +88,7 @@ struct Perplexity: ParsableCommand {
             try LoadedModel.checkCPU()
             let loaded = try LoadedModel(path: model)
             let tokenizer = try loaded.tokenizer
-            let session = try TextSession(loaded, contextLength: ctx, pool: ThreadPool(threads: threads))
+            let session = try TextSession(loaded, contextLength: ctx, kv: kv, pool: ThreadPool(threads: threads))
             let vocab = session.model.config.vocabularySize
             let tokens = tokenizer.encode(text, addSpecial: true, parseSpecial: false)
             let available = tokens.count / ctx

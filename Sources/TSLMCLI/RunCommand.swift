@@ -77,7 +77,10 @@ struct Run: ParsableCommand {
     @Option(name: .customLong("ctx"), help: "Context length (KV cache positions; default min(model, 4096)).")
     var contextLength: Int?
 
-    @Flag(name: .customLong("kv-f16"), help: "Store the KV cache as f16 (half the memory).")
+    @Option(name: .customLong("kv"), help: "KV cache precision: auto (f16 for quantized weights, f32 for float ones), f32 or f16.")
+    var kv: KVPrecision = .auto
+
+    @Flag(name: .customLong("kv-f16"), help: "Same as --kv f16.")
     var halfCache = false
 
     @Flag(name: .long, help: "Wrap the prompt in the model's chat template.")
@@ -121,7 +124,7 @@ struct Run: ParsableCommand {
                 return
             }
             if samples != nil || greedy { throw ValidationError("--samples and --greedy are for ChatTime analysis (--series with a ChatTime model)") }
-            let session = try TextSession(loaded, contextLength: contextLength, halfCache: halfCache, pool: pool)
+            let session = try TextSession(loaded, contextLength: contextLength, kv: halfCache ? .f16 : kv, pool: pool)
             if !series.isEmpty || pre != nil || loaded.kind == .classifier {
                 // Flags of the text path must not be silently ignored.
                 if tokenIDs != nil { throw ValidationError("--token-ids applies to text prompts, not to a time-series prompt (--series)") }

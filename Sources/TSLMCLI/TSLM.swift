@@ -33,3 +33,6 @@ func runReportingErrors(_ body: () throws -> Void) throws {
         throw ExitCode(1)
     }
 }
+
+/// `--kv auto|f32|f16`.
+extension KVPrecision: ExpressibleByArgument {}

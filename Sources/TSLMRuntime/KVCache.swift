@@ -7,6 +7,34 @@ import Darwin
 #endif
 import TSLMFormat
 
+/// How a session stores its keys and values.
+public enum KVPrecision: String, Sendable, CaseIterable {
+    /// f16 where the backbone's weight matrices are quantized (q8_0, q4_0, the K types ...),
+    /// f32 where they are floats. The f16 rounding of keys and values (2⁻¹¹ relative) is far
+    /// below what 8- and 4-bit weights already cost: the demos keep every answer at q8_0 with
+    /// either cache, while at f32 weights one near-tie recording of 1,109 flips (README,
+    /// "Speed"). f16 halves the cache and reads faster in decode over long contexts.
+    case auto
+    case f32
+    case f16
+
+    /// Whether this precision stores f16 for a model loaded from `file`.
+    public func isHalf(for file: TSLMFile) -> Bool {
+        switch self {
+        case .f32: return false
+        case .f16: return true
+        case .auto: return Self.quantizedBackbone(file)
+        }
+    }
+
+    /// Whether the backbone's layer matrices (`blk.*`, 2-D) are mostly of a quantized dtype.
+    static func quantizedBackbone(_ file: TSLMFile) -> Bool {
+        let matrices = file.tensors.filter { $0.name.hasPrefix("blk.") && $0.shape.count == 2 }
+        let quantized = matrices.filter { $0.dtype.isQuantized }.count
+        return !matrices.isEmpty && 2 * quantized > matrices.count
+    }
+}
+
 /// Keys and values of every layer for up to `capacity` positions, and the session's activation
 /// buffers (`Scratch`) that forward calls reuse. Layout per layer: [capacity, kvHeads·headDim],
 /// f32 or f16.

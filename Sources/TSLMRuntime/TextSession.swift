@@ -45,10 +45,10 @@ public final class TextSession {
 
     /// - Parameters:
     ///   - contextLength: KV cache positions (default: min(model context, 4096)).
-    ///   - halfCache: store keys and values as f16.
+    ///   - kv: how keys and values are stored (`KVPrecision.auto`: f16 for quantized weights).
     /// A model whose family does not take prompts (e.g. a forecaster without a text backbone)
     /// throws `RuntimeError.wrongKind`.
-    public init(_ loaded: LoadedModel, contextLength: Int? = nil, halfCache: Bool = false, pool: ThreadPool? = nil) throws {
+    public init(_ loaded: LoadedModel, contextLength: Int? = nil, kv: KVPrecision = .auto, pool: ThreadPool? = nil) throws {
         guard let family = loaded.family as? any PromptFamily else {
             throw RuntimeError.wrongKind(operation: "a text session", kind: loaded.kind.rawValue)
         }
@@ -59,7 +59,7 @@ public final class TextSession {
         guard ctx > 0, ctx <= limit else {
             throw RuntimeError.invalidArgument(name: "context length", reason: "\(ctx) must be in 1...\(limit)")
         }
-        cache = try family.backbone.makeCache(capacity: ctx, half: halfCache)
+        cache = try family.backbone.makeCache(capacity: ctx, half: kv.isHalf(for: loaded.file))
         self.pool = pool
         promptState = family.makePromptState()
     }

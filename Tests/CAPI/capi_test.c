@@ -131,6 +131,14 @@ static void bad_calls(const char *model_path, const char *workdir) {
     sp.context_length = 100000;
     check_status("session_new: context beyond the model's", tslm_session_new(m, sp, &s), TSLM_ERR_INVALID_ARGUMENT);
     sp = tslm_session_default_params();
+    check_true("session params: kv_type defaults to TSLM_KV_AUTO", sp.kv_type == TSLM_KV_AUTO);
+    sp.kv_type = 7;
+    check_status("session_new: unknown kv_type", tslm_session_new(m, sp, &s), TSLM_ERR_INVALID_ARGUMENT);
+    sp.kv_type = TSLM_KV_F16;
+    check_status("session_new: f16 KV cache", tslm_session_new(m, sp, &s), TSLM_OK);
+    tslm_session_free(s);
+    s = NULL;
+    sp = tslm_session_default_params();
     check_status("session_new: ok", tslm_session_new(m, sp, &s), TSLM_OK);
     sp.context_length = 8;
     check_status("session_new: 8-position session", tslm_session_new(m, sp, &tiny), TSLM_OK);

@@ -4,7 +4,7 @@
 
 #include <stddef.h>
 
-typedef char check_abi_version[TSLM_ABI_VERSION == 2 ? 1 : -1];
+typedef char check_abi_version[TSLM_ABI_VERSION == 3 ? 1 : -1];
 typedef char check_status_negative[TSLM_ERR_IO < 0 && TSLM_ERR_INTERNAL < 0 ? 1 : -1];
 typedef char check_fixed_width[sizeof(tslm_chat_message) == 2 * sizeof(const char *) ? 1 : -1];
 

@@ -3,7 +3,7 @@
 #include <tslm.h>
 #include "tslm.hpp"
 
-static_assert(TSLM_ABI_VERSION == 2, "ABI version");
+static_assert(TSLM_ABI_VERSION == 3, "ABI version");
 
 int main() {
     tslm_model_params mp = tslm_model_default_params();

@@ -108,6 +108,18 @@ final class BackboneParityTests: XCTestCase {
         }
     }
 
+    /// `KVPrecision.auto` stores f16 for quantized layer matrices and f32 for float ones; an
+    /// explicit precision wins either way.
+    func testAutomaticKVPrecisionFollowsTheWeights() throws {
+        for (t, half) in [(TargetType.source, false), (.type(.f16), false), (.type(.q8_0), true), (.type(.q4_0), true)] {
+            let (model, _, file) = try load("llama", type: t)
+            XCTAssertEqual(KVPrecision.auto.isHalf(for: file), half, "\(t)")
+            XCTAssertFalse(KVPrecision.f32.isHalf(for: file))
+            XCTAssertTrue(KVPrecision.f16.isHalf(for: file))
+            XCTAssertEqual(try model.makeCache(capacity: 4, half: KVPrecision.auto.isHalf(for: file)).half, half)
+        }
+    }
+
     func testBadInputs() throws {
         let (model, golden, _) = try load("llama")
         let x = FloatBuffer(model.config.hidden * 2)

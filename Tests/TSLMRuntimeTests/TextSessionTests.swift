@@ -102,7 +102,8 @@ final class TextSessionTests: XCTestCase {
     }
 
     func testHalfKVCacheKeepsGreedyText() throws {
-        let session = try TextSession(loaded, contextLength: 64, halfCache: true)
+        let session = try TextSession(loaded, contextLength: 64, kv: .f16)
+        XCTAssertTrue(session.cache.half)
         let r = try session.generate(promptTokens: golden.prompt_ids, maxTokens: 32)
         // f16 keys/values round by ≤ 2^-11 relative: the greedy path of this model has top-2 gaps
         // well above that, so it must not change.

@@ -39,7 +39,7 @@ def test_default_params_read_through_the_structs():
     m = lib.tslm_model_default_params()
     assert (m.n_threads, m.use_mmap, m.verify_checksums, m.context_length) == (0, True, False, 0)
     s = lib.tslm_session_default_params()
-    assert (s.context_length, s.kv_f16) == (0, False)
+    assert (s.context_length, s.kv_type) == (0, 0)
     sp = lib.tslm_sampler_default_params()
     assert (sp.temperature, sp.top_k, sp.top_p, sp.min_p, sp.repeat_penalty, sp.repeat_window) == (0, 0, 1, 0, 1, 64)
     g = lib.tslm_generate_default_params()

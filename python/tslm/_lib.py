@@ -28,7 +28,7 @@ from pathlib import Path
 from .errors import LibraryNotFoundError, TSLM_OK, error_for_status
 
 #: The TSLM_ABI_VERSION of the include/tslm.h this package was written against.
-ABI_VERSION = 2
+ABI_VERSION = 3
 
 # ---------------------------------------------------------------------------------------------
 # Structs: field for field as in include/tslm.h (ctypes applies the platform's C alignment rules,
@@ -48,7 +48,7 @@ class ModelParams(Structure):
 class SessionParams(Structure):
     _fields_ = [
         ("context_length", c_int32),
-        ("kv_f16", c_bool),
+        ("kv_type", c_int32),
     ]
 
 

@@ -337,9 +337,9 @@ class Model(_Handle):
 
     # -- sessions ----------------------------------------------------------------------------
 
-    def session(self, context_length: int = 0, kv_f16: bool = False) -> "Session":
+    def session(self, context_length: int = 0, kv: str = "auto") -> "Session":
         """A new :class:`Session` on this model (same as ``Session(model, ...)``)."""
-        return Session(self, context_length=context_length, kv_f16=kv_f16)
+        return Session(self, context_length=context_length, kv=kv)
 
     # -- forecasting -------------------------------------------------------------------------
 
@@ -437,13 +437,19 @@ class Session(_Handle):
     since the GIL is released during every library call.
     """
 
-    def __init__(self, model: Model, context_length: int = 0, kv_f16: bool = False):
+    #: ``kv``: how keys and values are stored (TSLM_KV_*): "auto" is f16 where the model's
+    #: weight matrices are quantized and f32 where they are floats.
+    KV_TYPES = {"auto": 0, "f32": 1, "f16": 2}
+
+    def __init__(self, model: Model, context_length: int = 0, kv: str = "auto"):
         self._handle: Optional[c_void_p] = None
         self.model = model
         self._lock = threading.Lock()
         params = lib().tslm_session_default_params()
         params.context_length = int(context_length)
-        params.kv_f16 = bool(kv_f16)
+        if kv not in Session.KV_TYPES:
+            raise ValueError(f"kv must be one of {sorted(Session.KV_TYPES)}, not {kv!r}")
+        params.kv_type = Session.KV_TYPES[kv]
         handle = c_void_p()
         check(lib().tslm_session_new(model._h(), params, byref(handle)))
         self._handle = handle
