@@ -149,15 +149,29 @@ enum IntegerGemm {
         let blocks = w.blocksPerRow
         if rows.count < panelRows { out.initializeMemory(as: UInt8.self, repeating: 0, count: blocks * blockBytes) }
         let q4 = w.dtype == .q4_0
-        if q4, let il = w.interleaved, rows.count == panelRows, rows.lowerBound % panelRows == 0 {
+        if let il = w.interleaved, rows.count == panelRows, rows.lowerBound % panelRows == 0 {
             // The same blocks from the repacked copy (decode's), so the stored pages stay out.
             let g = rows.lowerBound / panelRows
-            for i in 0..<panelRows {
-                var o = out + 4 * i
+            if q4 {
+                for i in 0..<panelRows {
+                    var o = out + 4 * i
+                    for b in 0..<blocks {
+                        let (d, a, c) = il.q4Block(group: g, row: i, b)
+                        packQ4(scale: d, a, c, into: o)
+                        o += blockBytes
+                    }
+                }
+            } else {
+                // q8_0: the repacked block's 512 bytes are this layout's weights already.
+                let weights = il.weights(group: g), scales = il.scales(group: g)
                 for b in 0..<blocks {
-                    let (d, a, c) = il.block(group: g, row: i, b)
-                    packQ4(scale: d, a, c, into: o)
-                    o += blockBytes
+                    let o = out + b * blockBytes, p = weights + 512 * b
+                    o.copyMemory(from: p, byteCount: 512)
+                    for i in 0..<panelRows {
+                        o.storeBytes(of: scale(scales.load(fromByteOffset: 32 * b + 2 * i, as: UInt16.self)),
+                                     toByteOffset: scaleOffset + 4 * i, as: Float.self)
+                    }
+                    laneSums(p, into: o + sumOffset)
                 }
             }
             return
@@ -219,6 +233,33 @@ enum IntegerGemm {
         _mm_cvtss_f32(_mm_cvtph_ps(_mm_set1_epi16(Int16(bitPattern: h))))
         #else
         halfToFloat(h)
+        #endif
+    }
+
+    /// The 16 int32 `-128 · Σ w` of a bytes block's weights at `p` (8 groups of 64 bytes, row i's
+    /// 4 bytes at 4·i in each), to `out`.
+    @inline(__always) static func laneSums(_ p: UnsafeRawPointer, into out: UnsafeMutableRawPointer) {
+        #if arch(x86_64) && TSLM_X86_AVX2
+        var s0 = _mm256_setzero_si256(), s1 = _mm256_setzero_si256()
+        let ones = _mm256_set1_epi8(1)
+        for j in 0..<8 {
+            // 1 (unsigned) · w (signed), adjacent pairs, then pairs of pairs: one int32 per row.
+            let v0 = _mm256_loadu_si256((p + 64 * j).assumingMemoryBound(to: __m256i.self))
+            let v1 = _mm256_loadu_si256((p + 64 * j + 32).assumingMemoryBound(to: __m256i.self))
+            s0 = _mm256_add_epi32(s0, _mm256_madd_epi16(_mm256_maddubs_epi16(ones, v0), _mm256_set1_epi16(1)))
+            s1 = _mm256_add_epi32(s1, _mm256_madd_epi16(_mm256_maddubs_epi16(ones, v1), _mm256_set1_epi16(1)))
+        }
+        let m = _mm256_set1_epi32(-128)
+        _mm256_storeu_si256(out.assumingMemoryBound(to: __m256i.self), _mm256_mullo_epi32(s0, m))
+        _mm256_storeu_si256((out + 32).assumingMemoryBound(to: __m256i.self), _mm256_mullo_epi32(s1, m))
+        #else
+        for i in 0..<16 {
+            var sum: Int32 = 0
+            for j in 0..<8 {
+                for k in 0..<4 { sum += Int32(p.load(fromByteOffset: 64 * j + 4 * i + k, as: Int8.self)) }
+            }
+            out.storeBytes(of: -128 * sum, toByteOffset: 4 * i, as: Int32.self)
+        }
         #endif
     }
 

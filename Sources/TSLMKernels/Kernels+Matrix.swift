@@ -47,12 +47,12 @@ extension Kernels {
     /// turns it off, to measure the difference); tests set it to check both paths.
     nonisolated(unsafe) public static var integerGemm: Bool = integerGemmAvailable
 
-    /// Whether `WeightMatrix.interleavingRows()` (so the model loader) repacks q4_0 matrices
-    /// 16 rows at a time (`InterleavedQ4_0`) for the VNNI row dots of decoding: where this build
-    /// and the CPU have AVX-512 VNNI, unless `TSLM_Q4_0_INTERLEAVE=0` is set (to measure the
-    /// difference); tests turn it off and on to check both paths.
-    nonisolated(unsafe) public static var interleavedQ4_0: Bool = {
-        if let v = getenv("TSLM_Q4_0_INTERLEAVE"), String(cString: v) == "0" { return false }
+    /// Whether `WeightMatrix.interleavingRows()` (so the model loader) repacks q4_0 and q8_0
+    /// matrices 16 rows at a time (`InterleavedRows`) for the VNNI row dots of decoding: where
+    /// this build and the CPU have AVX-512 VNNI, unless `TSLM_INTERLEAVE=0` is set (to measure
+    /// the difference); tests turn it off and on to check both paths.
+    nonisolated(unsafe) public static var interleavedRows: Bool = {
+        if let v = getenv("TSLM_INTERLEAVE"), String(cString: v) == "0" { return false }
         return integerGemmAvailable
     }()
 
@@ -158,11 +158,23 @@ extension Kernels {
         default:
             break
         }
-        defer { narrow?.deallocate(); wide?.deallocate() }
+        // Repacked rows (all or none) take whole groups of 16; q8_0's meet its 16-bit quants as
+        // two byte planes.
+        let interleaved = ws.allSatisfy { $0.interleaved != nil }
+        let planes: UnsafeMutablePointer<UInt8>? = interleaved && wide != nil ? .allocate(capacity: 2 * n * cols) : nil
+        defer { narrow?.deallocate(); wide?.deallocate(); planes?.deallocate() }
         if narrow != nil || wide != nil {
             let quantize: (Range<Int>) -> Void = { range in
                 for i in range {
-                    if let wide { wide.quantize(token: i, x + i * cols) } else { narrow?.quantize(token: i, x + i * cols) }
+                    if let wide {
+                        wide.quantize(token: i, x + i * cols)
+                        if let planes {
+                            let low = planes + 2 * cols * i
+                            IntegerGemm.splitWords(wide.quants(token: i), count: cols, low: low, high: low + cols)
+                        }
+                    } else {
+                        narrow?.quantize(token: i, x + i * cols)
+                    }
                 }
             }
             if n >= 4, let pool { pool.parallelFor(n, grain: 2, quantize) } else { quantize(0..<n) }
@@ -171,28 +183,27 @@ extension Kernels {
             var offset = 0
             for (g, w) in ws.enumerated() {
                 let lo = max(range.lowerBound, offset), hi = min(range.upperBound, offset + w.rows)
-                if lo < hi { rowDots(w, rows: (lo - offset)..<(hi - offset), x, n: n, ys[g], narrow: narrow, wide: wide) }
+                if lo < hi { rowDots(w, rows: (lo - offset)..<(hi - offset), x, n: n, ys[g], narrow: narrow, wide: wide, planes: planes) }
                 offset += w.rows
             }
         }
         let grain = max(1, parallelThresholdBytes / max(1, w0.rowBytes * min(n, matmulTile)))
-        // Repacked q4_0 matrices are split between the threads in whole groups of 16 rows.
-        let unit = narrow != nil && ws.allSatisfy({ $0.interleaved != nil }) ? InterleavedQ4_0.groupRows : 1
+        let unit = interleaved ? InterleavedRows.groupRows : 1
         guard let pool else { return body(0..<total) }
         pool.parallelFor(total / unit, grain: max(1, grain / unit)) { body(($0.lowerBound * unit)..<($0.upperBound * unit)) }
     }
 
     /// Rows `rows` of one matrix on the calling thread, in tiles of `matmulTile` tokens (each
     /// weight row is read once per tile). Block types read the activations quantized in `wide`
-    /// (q8_0 with 16-bit activations) or `narrow`.
+    /// (q8_0 with 16-bit activations; for repacked rows also as byte `planes`) or `narrow`.
     @inline(__always)
     static func rowDots(_ w: WeightMatrix, rows range: Range<Int>, _ x: UnsafePointer<Float>, n: Int, _ y: UnsafeMutablePointer<Float>,
-                        narrow: QuantizedActivations?, wide: WideQuantizedActivations?) {
+                        narrow: QuantizedActivations?, wide: WideQuantizedActivations?, planes: UnsafePointer<UInt8>? = nil) {
         let rows = w.rows, cols = w.cols, blocks = w.blocksPerRow
-        if let il = w.interleaved, let act = narrow {
+        if let il = w.interleaved, (il.dtype == .q4_0 && narrow != nil) || (il.dtype == .q8_0 && wide != nil && planes != nil) {
             // Whole groups of 16 rows from the repacked copy, any other rows as stored.
             let g0 = (range.lowerBound + 15) / 16, g1 = max(g0, range.upperBound / 16)
-            il.multiply(groups: g0..<g1, act, tokens: 0..<n, y, ldy: rows)
+            il.multiply(groups: g0..<g1, narrow: narrow, wide: wide, planes: planes, tokens: 0..<n, y, ldy: rows)
             var stored = w
             stored.interleaved = nil
             let head = range.lowerBound..<min(range.upperBound, 16 * g0), tail = max(range.lowerBound, 16 * g1)..<range.upperBound

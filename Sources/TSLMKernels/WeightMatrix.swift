@@ -12,8 +12,8 @@ public struct WeightMatrix: @unchecked Sendable {
     public let rows: Int
     public let cols: Int
     public let data: UnsafeRawPointer
-    /// The q4_0 rows repacked for the VNNI kernels, when `interleavingRows()` made them.
-    public internal(set) var interleaved: InterleavedQ4_0?
+    /// The q4_0 or q8_0 rows repacked for the VNNI kernels, when `interleavingRows()` made them.
+    public internal(set) var interleaved: InterleavedRows?
 
     /// Wraps `data` without checks; the caller guarantees `rows * rowBytes` readable bytes,
     /// non-negative sizes and, for block types, `cols % 32 == 0`.
