@@ -24,12 +24,13 @@
 #     Differences between the two tools that remain: llama-bench measures tg64 from an empty
 #     context, tslm bench right after the 128-token prompt (positions 128…191: a little more
 #     attention work for tslm); tslm bench does no warmup run (the median hides the first one);
-#     llama.cpp keeps an f16 KV cache, tslm bench an f32 one unless TSLM_BENCH_ARGS=--half-cache.
+#     llama.cpp keeps an f16 KV cache; tslm bench its default (`--kv auto`: f16 for the q8_0/q4_0
+#     files, f32 for f16 weights; TSLM_BENCH_ARGS='--kv f16' or '--kv f32' to force one).
 #   Output: the table on stdout and as markdown in .cache/bench-compare.md; raw per-round numbers
 #     in .cache/bench-compare/samples.tsv.
 #
 # Environment: ROUNDS (default 3), REPS (3), THREADS (2), TSLM_BENCH_ARGS (extra `tslm bench`
-# flags, e.g. --half-cache), STAT=max (the best round instead of the median over rounds: on a
+# flags, e.g. '--kv f32'), STAT=max (the best round instead of the median over rounds: on a
 # machine shared with other work that estimates the uncontended speed better), BENCH_1B=1 adds
 # the Llama-3.2-1B shape (random weights written straight to an f16 GGUF by
 # tools/make_synthetic_gguf.py, then the same route; ~9 GB of disk and ~10 min more). Run it on
