@@ -6,6 +6,7 @@ import Musl
 import Darwin
 #endif
 import TSLMFormat
+import TSLMKernels
 
 /// How a session stores its keys and values.
 public enum KVPrecision: String, Sendable, CaseIterable {
@@ -114,8 +115,7 @@ public final class KVCache: Memory, @unchecked Sendable {
     func store(layer: Int, start: Int, count n: Int, k: UnsafePointer<Float>, v: UnsafePointer<Float>) {
         for (src, dst) in [(k, keys(layer)), (v, values(layer))] {
             if half {
-                let d = (dst + start * width * 2).assumingMemoryBound(to: UInt16.self)
-                for i in 0..<(n * width) { d[i] = floatToHalf(src[i]) }
+                Kernels.toHalf(src, count: n * width, into: (dst + start * width * 2).assumingMemoryBound(to: UInt16.self))
             } else {
                 (dst + start * width * 4).copyMemory(from: src, byteCount: n * width * 4)
             }

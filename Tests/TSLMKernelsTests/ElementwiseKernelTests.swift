@@ -17,6 +17,24 @@ final class ElementwiseKernelTests: XCTestCase {
         }
     }
 
+    /// `Kernels.toHalf` (F16C where built) gives `floatToHalf`'s bits for every float: random bit
+    /// patterns (NaNs, infinities, subnormals among them), ties at both rounding edges, counts
+    /// with a scalar tail.
+    func testToHalfMatchesScalarConversion() {
+        var rng = SplitMix64(seed: 71)
+        var xs: [Float] = (0..<40_000).map { _ in Float(bitPattern: UInt32(truncatingIfNeeded: rng.next())) }
+        xs += [0, -0, 1, -1, 65504, 65520, 65519.99, -65536, .infinity, -.infinity, .nan, -.nan,
+               Float(bitPattern: 0x7F80_0001), Float(bitPattern: 0xFFC0_1234), 0x1p-14, 0x1p-24, 0x1.8p-25, 0x1p-25,
+               0x1p-26, 1 + 0x1p-11, 1 + 0x3p-11, 2049, 2051, 6.0e-8, -6.0e-8, 3.0e-5]
+        for count in [xs.count, 7, 8, 9] {
+            var got = [UInt16](repeating: 0xDEAD, count: count)
+            Kernels.toHalf(xs, count: count, into: &got)
+            for i in 0..<count {
+                XCTAssertEqual(got[i], floatToHalf(xs[i]), "x = \(xs[i]) (bits 0x\(String(xs[i].bitPattern, radix: 16)))")
+            }
+        }
+    }
+
     func testRMSNorm() {
         var rng = SplitMix64(seed: 10)
         for count in Self.counts {

@@ -25,4 +25,14 @@ static inline void cpufeat_prefetch_l2(const void *p) {
     __builtin_prefetch(p, 0, 2);
 }
 
+#if defined(__x86_64__)
+#include <immintrin.h>
+/* 8 floats at x → 8 binary16 at out, rounded to nearest even (F16C's vcvtps2ph, whose immediate
+ * operand makes the intrinsic a macro Swift cannot import). Only call where the CPU has F16C. */
+__attribute__((target("avx,f16c")))
+static inline void cpufeat_f32_to_f16x8(const float *x, unsigned short *out) {
+    _mm_storeu_si128((__m128i *)out, _mm256_cvtps_ph(_mm256_loadu_ps(x), 0));
+}
+#endif
+
 #endif
