@@ -77,16 +77,29 @@ public enum GemmPanelAVX512 {
     /// floats at `weights + i·rowStride` bytes (any alignment; the last chunk's columns past
     /// `cols` are masked off, so nothing past a row is read). For rows with no reuse to pay for
     /// a packing copy: attention's keys in decode, a few tokens at a time. With `half`, the rows
-    /// are f16 and `cols` a multiple of 16 (`multiplyHalfRows`).
+    /// are f16 and `cols` a multiple of 16.
     public static func multiplyRows(_ weights: UnsafeRawPointer, half: Bool = false, rowStride: Int, rows: Int, cols: Int, x: UnsafePointer<Float>,
                                     quadFloats: Int, tokens: Int, y: UnsafeMutablePointer<Float>, ldy: Int, accumulate: Bool) {
         guard cols > 0 else { return }
         if half {
-            return multiplyHalfRows(weights, rowStride: rowStride, rows: rows, chunks: cols / 16, x: x, quadFloats: quadFloats,
-                                    tokens: tokens, y: y, ldy: ldy, accumulate: accumulate)
+            // Whole chunks of f16, each converted as it is loaded: what packing would convert,
+            // without the copies, where every row meets a single quad of tokens.
+            rowTiles(weights, rowStride: rowStride, rows: rows, chunks: cols / 16, x: x, quadFloats: quadFloats, tokens: tokens,
+                     y: y, ldy: ldy, accumulate: accumulate) { row, c in _mm512_cvtph_ps((row + 32 * c).loadUnaligned(as: __m256i.self)) }
+            return
         }
         let chunks = (cols + 15) / 16
         let tail = __mmask16(truncatingIfNeeded: cols % 16 == 0 ? 0xFFFF : (1 << (cols % 16)) - 1)
+        rowTiles(weights, rowStride: rowStride, rows: rows, chunks: chunks, x: x, quadFloats: quadFloats, tokens: tokens,
+                 y: y, ldy: ldy, accumulate: accumulate) { row, c in _mm512_maskz_loadu_ps(c == chunks - 1 ? tail : 0xFFFF, row + 64 * c) }
+    }
+
+    /// The 4 × 4 tiles of `multiplyRows` over rows `rowStride` bytes apart from `weights`, chunk c
+    /// of a row read by `load(row, c)`.
+    @inline(__always)
+    static func rowTiles(_ weights: UnsafeRawPointer, rowStride: Int, rows: Int, chunks: Int, x: UnsafePointer<Float>, quadFloats: Int,
+                         tokens: Int, y: UnsafeMutablePointer<Float>, ldy: Int, accumulate: Bool,
+                         load: (UnsafeRawPointer, Int) -> __m512) {
         var t = 0
         while t < tokens {
             let xq = x + (t / 4) * quadFloats
@@ -99,31 +112,7 @@ public enum GemmPanelAVX512 {
                 let r3 = i + 3 < rows ? r0 + 3 * rowStride : r0
                 tile(xq, chunks: chunks, y: y + t * ldy + i, ldy: ldy, rows: min(tileRows, rows - i),
                      tokens: min(tileTokens, tokens - t), accumulate: accumulate) { c, r in
-                    _mm512_maskz_loadu_ps(c == chunks - 1 ? tail : 0xFFFF, (r == 0 ? r0 : r == 1 ? r1 : r == 2 ? r2 : r3) + 64 * c)
-                }
-                i += tileRows
-            }
-            t += tileTokens
-        }
-    }
-
-    /// `multiplyRows` for f16 rows of `chunks` whole chunks of 16 columns, each converted as it
-    /// is loaded: what packing would convert, without the copies, where every row meets a
-    /// single quad of tokens (attention's keys in decode).
-    static func multiplyHalfRows(_ weights: UnsafeRawPointer, rowStride: Int, rows: Int, chunks: Int, x: UnsafePointer<Float>,
-                                 quadFloats: Int, tokens: Int, y: UnsafeMutablePointer<Float>, ldy: Int, accumulate: Bool) {
-        var t = 0
-        while t < tokens {
-            let xq = x + (t / 4) * quadFloats
-            var i = 0
-            while i < rows {
-                let r0 = weights + i * rowStride
-                let r1 = i + 1 < rows ? r0 + rowStride : r0
-                let r2 = i + 2 < rows ? r0 + 2 * rowStride : r0
-                let r3 = i + 3 < rows ? r0 + 3 * rowStride : r0
-                tile(xq, chunks: chunks, y: y + t * ldy + i, ldy: ldy, rows: min(tileRows, rows - i),
-                     tokens: min(tileTokens, tokens - t), accumulate: accumulate) { c, r in
-                    _mm512_cvtph_ps(((r == 0 ? r0 : r == 1 ? r1 : r == 2 ? r2 : r3) + 32 * c).loadUnaligned(as: __m256i.self))
+                    load(r == 0 ? r0 : r == 1 ? r1 : r == 2 ? r2 : r3, c)
                 }
                 i += tileRows
             }

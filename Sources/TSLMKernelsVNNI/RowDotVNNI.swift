@@ -29,10 +29,7 @@ public enum RowDotVNNI {
         var b = 0
         while b < blocks {
             let p = nibbles + 256 * b
-            cpufeat_prefetch(p + l1Distance); cpufeat_prefetch(p + l1Distance + 64)
-            cpufeat_prefetch(p + l1Distance + 128); cpufeat_prefetch(p + l1Distance + 192)
-            cpufeat_prefetch_l2(p + l2Distance); cpufeat_prefetch_l2(p + l2Distance + 64)
-            cpufeat_prefetch_l2(p + l2Distance + 128); cpufeat_prefetch_l2(p + l2Distance + 192)
+            prefetch(p, lines: 4)
             let x = xq + 32 * b
             // Word j of each lane: columns 4j ..< 4j + 4 in its low nibbles, 16 + 4j ..< 20 + 4j
             // in its high ones.
@@ -71,10 +68,7 @@ public enum RowDotVNNI {
         var b = 0
         while b < blocks {
             let p = weights + 512 * b
-            for k in 0..<8 {
-                cpufeat_prefetch(p + l1Distance + 64 * k)
-                cpufeat_prefetch_l2(p + l2Distance + 64 * k)
-            }
+            prefetch(p, lines: 8)
             let xl = low + 32 * b, xh = high + 32 * b
             var l0 = zero, l1 = zero, h0 = zero, h1 = zero, c0 = zero, c1 = zero
             for j in stride(from: 0, to: 8, by: 2) {
@@ -94,6 +88,15 @@ public enum RowDotVNNI {
             b += 1
         }
         _mm512_storeu_ps(y, _mm512_add_ps(acc0, acc1))
+    }
+
+    /// Prefetches the `lines` cache lines of a block `l1Distance` ahead into L1 and `l2Distance`
+    /// ahead into L2.
+    @inline(__always) static func prefetch(_ p: UnsafeRawPointer, lines: Int) {
+        for k in 0..<lines {
+            cpufeat_prefetch(p + l1Distance + 64 * k)
+            cpufeat_prefetch_l2(p + l2Distance + 64 * k)
+        }
     }
 
     /// The 4 bytes at `p` in every 32-bit lane.

@@ -21,14 +21,8 @@ extension MatrixKernelTests {
         XCTAssertTrue(Kernels.integerGemm)
         for (dtype, rows, cols, n) in cases {
             let m = TestMatrix(random: &rng, dtype: dtype, rows: rows, cols: cols, offset: Int(rng.next() % 3))
-            // Blocks of very different magnitudes, and one block of zeros (scale 0).
-            var x = rng.floats(n * cols, scale: 2)
-            for i in 0..<(n * cols) where (i / 32) % 5 == 3 { x[i] *= 300 }
-            for i in 0..<32 { x[i] = 0 }
-            var want = [Float](repeating: 0, count: n * rows)
-            Reference.matmulQuantizedActivations(m.matrix, x, n: n, &want)
-            var mag = [Float]()
-            for i in 0..<n { mag += magnitudes(m, Array(x[(i * cols)..<((i + 1) * cols)])) }
+            let x = mixedActivations(&rng, n: n, cols: cols)
+            let (want, mag) = quantizedReference(m, x, n: n)
             for pool in Self.pools {
                 var y = [Float](repeating: .nan, count: n * rows)
                 Kernels.matmul(m.matrix, x, n: n, &y, pool: pool)

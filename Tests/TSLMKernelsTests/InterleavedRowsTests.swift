@@ -18,13 +18,8 @@ extension MatrixKernelTests {
             let m = TestMatrix(random: &rng, dtype: dtype, rows: rows, cols: cols, offset: Int(rng.next() % 3))
             let w = m.matrix.interleavingRows()
             XCTAssertNotNil(w.interleaved, "\(rows)x\(cols)")
-            var x = rng.floats(n * cols, scale: 2)
-            for i in 0..<(n * cols) where (i / 32) % 5 == 3 { x[i] *= 300 }
-            for i in 0..<32 { x[i] = 0 }
-            var want = [Float](repeating: 0, count: n * rows)
-            Reference.matmulQuantizedActivations(m.matrix, x, n: n, &want)
-            var mag = [Float]()
-            for i in 0..<n { mag += magnitudes(m, Array(x[(i * cols)..<((i + 1) * cols)])) }
+            let x = mixedActivations(&rng, n: n, cols: cols)
+            let (want, mag) = quantizedReference(m, x, n: n)
             for pool in Self.pools {
                 var y = [Float](repeating: .nan, count: n * rows)
                 Kernels.matmul(w, x, n: n, &y, pool: pool)

@@ -21,6 +21,26 @@ final class MatrixKernelTests: XCTestCase {
         }
     }
 
+    /// n tokens of `cols` activations for the integer products: blocks of very different
+    /// magnitudes (every fifth × 300) and one block of zeros (scale 0).
+    func mixedActivations(_ rng: inout SplitMix64, n: Int, cols: Int) -> [Float] {
+        var x = rng.floats(n * cols, scale: 2)
+        for i in 0..<(n * cols) where (i / 32) % 5 == 3 { x[i] *= 300 }
+        for i in 0..<32 { x[i] = 0 }
+        return x
+    }
+
+    /// The scalar twin of the quantized products, `Reference.matmulQuantizedActivations`, on n
+    /// tokens of `x`, with the magnitudes its errors are measured against.
+    func quantizedReference(_ m: TestMatrix, _ x: [Float], n: Int) -> (want: [Float], mag: [Float]) {
+        let (rows, cols) = (m.matrix.rows, m.matrix.cols)
+        var want = [Float](repeating: 0, count: n * rows)
+        Reference.matmulQuantizedActivations(m.matrix, x, n: n, &want)
+        var mag = [Float]()
+        for i in 0..<n { mag += magnitudes(m, Array(x[(i * cols)..<((i + 1) * cols)])) }
+        return (want, mag)
+    }
+
     /// The exact bound on |W·x − W·x̃| where x̃ is x after activation quantization (per block
     /// |x − x̃| ≤ max|x_b|/254).
     func quantizationBound(_ m: TestMatrix, _ x: [Float]) -> [Float] {
